@@ -1,0 +1,329 @@
+"""Settings: the only reader of the environment (and of the `.env` file).
+
+`Settings.from_env()` validates every variable of DESIGN.md section 3 and reports every
+problem at once in one `ConfigError`. Secrets are wrapped in `Secret` and never echoed.
+"""
+
+from __future__ import annotations
+
+import hmac
+import io
+import math
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, NamedTuple, TypeVar, get_args
+from urllib.parse import urlsplit
+
+from dotenv import dotenv_values
+from dotenv.parser import parse_stream
+
+Command = Literal["run", "demo", "check", "emulator"]
+_T = TypeVar("_T")
+_COMMANDS = get_args(Command)
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+_FORMATS = ("text", "json")
+_ENDPOINT_FORMS = (
+    "https://RESOURCE.openai.azure.com, optionally followed by /openai or /openai/v1, "
+    "or a non-Azure http(s) base URL whose path ends in /v1 (an OpenAI-compatible proxy)"
+)
+
+
+class Secret:
+    """A string that does not show itself in repr(), str(), logs or tracebacks."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    def __str__(self) -> str:
+        return "***"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Secret):
+            return NotImplemented
+        return hmac.compare_digest(self._value.encode(), other._value.encode())
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+class ConfigError(Exception):
+    """Every configuration problem found, in one exception."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = list(problems)
+        n = len(self.problems)
+        head = f"configuration has {n} problem{'' if n == 1 else 's'}:"
+        super().__init__("\n".join([head, *(f"  - {p}" for p in self.problems)]))
+
+
+class _Url(NamedTuple):
+    scheme: str  # lower-cased
+    host: str  # lower-cased, without brackets
+    origin: str  # scheme://host[:port]
+    path: str
+
+
+def _http_url(name: str, raw: str) -> _Url | str:
+    """Parse an http(s) URL; return the parts, or a problem."""
+    try:
+        parts = urlsplit(raw)
+        port = parts.port
+    except ValueError:
+        return f"{name} is not a valid URL, got {raw!r}"
+    scheme, host = parts.scheme.lower(), (parts.hostname or "")
+    if scheme not in ("http", "https") or not host:
+        return f"{name} must be an http(s) URL, got {raw!r}"
+    if parts.username is not None or parts.password is not None:
+        return f"{name} must not contain a user name or password (value not shown)"
+    if parts.query or parts.fragment:
+        return f"{name} must not have a query string or fragment, got {raw!r}"
+    netloc = f"[{host}]" if ":" in host else host
+    if port is not None:
+        netloc = f"{netloc}:{port}"
+    return _Url(scheme, host, f"{scheme}://{netloc}", parts.path)
+
+
+def videos_base_url(endpoint: str) -> tuple[str | None, str | None]:
+    """Return (base URL of the Videos API, problem) for an AZURE_OPENAI_ENDPOINT value."""
+    name = "AZURE_OPENAI_ENDPOINT"
+    url = _http_url(name, endpoint)
+    if isinstance(url, str):
+        return None, url
+    azure = url.host == "azure.com" or url.host.endswith(".azure.com")
+    if azure and url.scheme != "https":
+        return None, f"{name} must use https for an azure.com host, got {endpoint!r}"
+    path = url.path.rstrip("/")
+    if path in ("", "/openai"):
+        path = "/openai/v1"
+    elif not path.endswith("/openai/v1" if azure else "/v1"):
+        return None, f"{name} must be {_ENDPOINT_FORMS}; got {endpoint!r}"
+    return url.origin + path, None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Typed configuration; build it with `Settings.from_env()`."""
+
+    slack_bot_token: Secret | None = None
+    slack_app_token: Secret | None = None
+    slack_signing_secret: Secret | None = None
+    slack_api_url: str = "https://slack.com/api/"
+    azure_openai_endpoint: str | None = None
+    azure_openai_api_key: Secret | None = None
+    azure_openai_scope: str = "https://cognitiveservices.azure.com/.default"
+    sora_deployment: str = "sora-2"
+    db_path: Path = Path("./sora-bot.db")
+    max_running_jobs: int = 2
+    admin_user_ids: frozenset[str] = frozenset()
+    allowed_channel_ids: frozenset[str] = frozenset()
+    delete_reactions: frozenset[str] = field(default_factory=lambda: frozenset({"wastebasket"}))
+    max_queued_per_user: int = 3
+    user_daily_seconds: int = 0
+    price_per_second: float = 0.10
+    job_timeout: float = 1800.0
+    emulator: bool = False
+    metrics_port: int | None = None
+    log_level: str = "INFO"
+    log_format: Literal["text", "json"] = "text"
+    port: int = 3000
+
+    @property
+    def socket_mode(self) -> bool:
+        return self.slack_app_token is not None
+
+    @property
+    def videos_base_url(self) -> str | None:
+        """Base URL of the Videos API (`.../openai/v1`), or None when no endpoint is set."""
+        if self.azure_openai_endpoint is None:
+            return None
+        base, problem = videos_base_url(self.azure_openai_endpoint)
+        if problem is not None:
+            raise ConfigError([problem])
+        return base
+
+    @classmethod
+    def from_env(
+        cls,
+        environ: Mapping[str, str] | None = None,
+        *,
+        dotenv_path: str | Path | None = ".env",
+        command: Command = "run",
+    ) -> Settings:
+        """Read `environ` (default os.environ) over the `.env` file; raise ConfigError."""
+        if command not in _COMMANDS:
+            raise ValueError(f"unknown command {command!r}")
+        problems: list[str] = []
+        values = _read_dotenv(Path(dotenv_path), problems) if dotenv_path is not None else {}
+        real = os.environ if environ is None else environ
+        values.update({k: v.strip() for k, v in real.items() if v and v.strip()})
+        r = _Reader(values, problems)
+
+        bot_token = r.secret("SLACK_BOT_TOKEN", "xoxb-", "a bot token")
+        app_token = r.secret("SLACK_APP_TOKEN", "xapp-", "an app-level token")
+        signing = r.secret("SLACK_SIGNING_SECRET")
+        emulator = r.bool_("SORA_EMULATOR")
+        endpoint = values.get("AZURE_OPENAI_ENDPOINT")
+        if endpoint is not None and (problem := videos_base_url(endpoint)[1]) is not None:
+            problems.append(problem)
+        if command == "run":
+            if "SLACK_BOT_TOKEN" not in values:
+                problems.append("SLACK_BOT_TOKEN is required (the bot token, xoxb-...)")
+            if app_token is None and signing is None:
+                problems.append(
+                    "SLACK_SIGNING_SECRET is required in HTTP mode (SLACK_APP_TOKEN is not "
+                    "set); set it, or set SLACK_APP_TOKEN for Socket Mode"
+                )
+        if command in ("run", "check") and endpoint is None and not emulator:
+            problems.append(
+                "AZURE_OPENAI_ENDPOINT is required (e.g. https://my-resource.openai.azure.com), "
+                "or set SORA_EMULATOR=1 for a dry run"
+            )
+
+        settings = cls(
+            slack_bot_token=bot_token,
+            slack_app_token=app_token,
+            slack_signing_secret=signing,
+            slack_api_url=r.api_url("SLACK_API_URL", cls.slack_api_url),
+            azure_openai_endpoint=endpoint,
+            azure_openai_api_key=r.secret("AZURE_OPENAI_API_KEY"),
+            azure_openai_scope=values.get("AZURE_OPENAI_SCOPE", cls.azure_openai_scope),
+            sora_deployment=values.get("SORA_DEPLOYMENT", cls.sora_deployment),
+            db_path=Path(values.get("SORA_DB_PATH", str(cls.db_path))).expanduser(),
+            max_running_jobs=r.int_("SORA_MAX_RUNNING_JOBS", 2, 1),
+            admin_user_ids=r.list_("SORA_ADMIN_USER_IDS"),
+            allowed_channel_ids=r.list_("SORA_ALLOWED_CHANNEL_IDS"),
+            delete_reactions=r.reactions("SORA_DELETE_REACTIONS"),
+            max_queued_per_user=r.int_("SORA_MAX_QUEUED_PER_USER", 3, 1),
+            user_daily_seconds=r.int_("SORA_USER_DAILY_SECONDS", 0, 0),
+            price_per_second=r.float_("SORA_PRICE_PER_SECOND", 0.10, ">= 0", lambda x: x >= 0),
+            job_timeout=r.float_("SORA_JOB_TIMEOUT", 1800.0, "> 0", lambda x: x > 0),
+            emulator=emulator,
+            metrics_port=r.port("SORA_METRICS_PORT", None),
+            log_level=r.choice("SORA_LOG_LEVEL", _LOG_LEVELS, "INFO"),
+            log_format="json"
+            if r.choice("SORA_LOG_FORMAT", _FORMATS, "text") == "json"
+            else "text",
+            port=r.port("PORT", 3000) or 3000,
+        )
+        if problems:
+            raise ConfigError(problems)
+        return settings
+
+
+def _read_dotenv(path: Path, problems: list[str]) -> dict[str, str]:
+    """Values of the .env file (non-empty only); a missing file is fine."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    except UnicodeDecodeError:
+        problems.append(f"cannot read {path}: it is not UTF-8 text")
+        return {}
+    except OSError as exc:
+        problems.append(f"cannot read {path}: {exc.strerror or type(exc).__name__}")
+        return {}
+    bad = [str(b.original.line) for b in parse_stream(io.StringIO(text)) if b.error]
+    if bad:
+        # Never quote the line: it may hold a secret.
+        where = f"line{'s' if len(bad) > 1 else ''} {', '.join(bad)}"
+        problems.append(f"{path} cannot be parsed at {where} (expected NAME=value)")
+        return {}
+    # No interpolation: a secret containing "$" must arrive intact, and os.environ is not ours.
+    parsed = dotenv_values(stream=io.StringIO(text), interpolate=False)
+    return {k: v.strip() for k, v in parsed.items() if v is not None and v.strip()}
+
+
+class _Reader:
+    """Parses single variables, recording a problem (and returning the default) on bad input."""
+
+    def __init__(self, values: Mapping[str, str], problems: list[str]) -> None:
+        self.values = values
+        self.problems = problems
+
+    def _parse(self, name: str, default: _T, parse: Callable[[str], _T | None], want: str) -> _T:
+        raw = self.values.get(name)
+        if raw is None:
+            return default
+        try:
+            result = parse(raw)
+        except ValueError:
+            result = None
+        if result is None:
+            self.problems.append(f"{name} must be {want}, got {raw!r}")
+            return default
+        return result
+
+    def secret(self, name: str, prefix: str = "", what: str = "") -> Secret | None:
+        raw = self.values.get(name)
+        if raw is None:
+            return None
+        if not raw.startswith(prefix):
+            self.problems.append(f"{name} must start with {prefix!r} ({what}); value not shown")
+        return Secret(raw)
+
+    def int_(self, name: str, default: int, low: int) -> int:
+        return self._parse(
+            name, default, lambda s: int(s) if int(s) >= low else None, f"a whole number >= {low}"
+        )
+
+    def float_(self, name: str, default: float, want: str, ok: Callable[[float], bool]) -> float:
+        def parse(s: str) -> float | None:
+            x = float(s)
+            return x if math.isfinite(x) and ok(x) else None
+
+        return self._parse(name, default, parse, f"a number {want}")
+
+    def port(self, name: str, default: int | None) -> int | None:
+        return self._parse(
+            name, default, lambda s: int(s) if 1 <= int(s) <= 65535 else None, "a port 1..65535"
+        )
+
+    def bool_(self, name: str) -> bool:
+        def parse(s: str) -> bool | None:
+            low = s.lower()
+            return True if low in _TRUE else False if low in _FALSE else None
+
+        return self._parse(name, False, parse, "one of 1/true/yes/on or 0/false/no/off")
+
+    def choice(self, name: str, options: tuple[str, ...], default: str) -> str:
+        """One of `options`, matched case-insensitively, returned as spelled in `options`."""
+
+        def parse(s: str) -> str | None:
+            return next((o for o in options if o.lower() == s.lower()), None)
+
+        return self._parse(name, default, parse, "one of " + "/".join(options))
+
+    def list_(self, name: str) -> frozenset[str]:
+        return frozenset(x for x in re.split(r"[,\s]+", self.values.get(name, "")) if x)
+
+    def reactions(self, name: str) -> frozenset[str]:
+        def parse(s: str) -> frozenset[str] | None:
+            names = frozenset(x.strip(":").lower() for x in re.split(r"[,\s]+", s))
+            return (names - {""}) or None
+
+        return self._parse(
+            name, frozenset({"wastebasket"}), parse, "reaction names like wastebasket or :x:"
+        )
+
+    def api_url(self, name: str, default: str) -> str:
+        raw = self.values.get(name)
+        if raw is None:
+            return default
+        url = _http_url(name, raw)
+        if isinstance(url, str):
+            self.problems.append(url)
+            return default
+        return f"{url.origin}{url.path.rstrip('/')}/"
