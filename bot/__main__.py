@@ -1,0 +1,79 @@
+"""The ``sora-bot`` command line: run | demo | check | emulator."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+from collections.abc import Sequence
+
+from bot.config import ConfigError, Settings
+from bot.logs import setup_logging
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sora-bot", description="A Slack bot that turns conversations into Sora 2 videos."
+    )
+    sub = parser.add_subparsers(dest="command")
+    sub.add_parser("run", help="run the bot (Socket Mode if SLACK_APP_TOKEN is set, else HTTP)")
+    emu = sub.add_parser("emulator", help="serve the local Sora API emulator on loopback")
+    emu.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    emu.add_argument("--port", type=int, default=8765, help="port to listen on (8765)")
+    emu.add_argument(
+        "--api-key", default="emulator-key", help="the key clients must send (emulator-key)"
+    )
+    emu.add_argument(
+        "--fast",
+        action="store_true",
+        help="finish jobs in about two seconds instead of Azure-like minutes",
+    )
+    emu.add_argument(
+        "--max-running", type=int, default=2, help="running jobs before 429 (Azure: 2)"
+    )
+    return parser
+
+
+async def _serve_emulator(args: argparse.Namespace) -> None:
+    from bot.emulator import Emulator, EmulatorConfig
+
+    config = EmulatorConfig(api_keys=frozenset({args.api_key}), max_running=args.max_running)
+    if args.fast:
+        config.queue_seconds = 0.5
+        config.generation_seconds_per_video_second = 0.25
+    emulator = Emulator(config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with emulator.serve(args.host, args.port) as base_url:
+        print(f"Sora emulator listening on {base_url}/openai/v1", flush=True)
+        print(
+            f"  AZURE_OPENAI_ENDPOINT={base_url}  AZURE_OPENAI_API_KEY={args.api_key}  "
+            f"SORA_DEPLOYMENT=sora-2",
+            flush=True,
+        )
+        await stop.wait()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    command = args.command or "run"
+    try:
+        settings = Settings.from_env(command=command)
+    except ConfigError as exc:
+        print(f"sora-bot {command}: {exc}", file=sys.stderr)
+        return 2
+    setup_logging(settings.log_level, settings.log_format)
+    if command == "emulator":
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(_serve_emulator(args))
+        return 0
+    print(f"sora-bot {command}: not available yet in this version", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
