@@ -9,7 +9,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from bot.config import ConfigError, Settings
+from bot.config import Command, ConfigError, Settings
 from bot.logs import setup_logging
 
 
@@ -60,7 +60,7 @@ async def _serve_emulator(args: argparse.Namespace) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    command = args.command or "run"
+    command: Command = args.command or "run"
     try:
         settings = Settings.from_env(command=command)
     except ConfigError as exc:

@@ -1,0 +1,168 @@
+"""Value types of the store: job states and kinds, the transition table, rows, errors."""
+
+from __future__ import annotations
+
+import dataclasses
+import sqlite3
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Any
+
+
+class JobState(StrEnum):
+    QUEUED = "queued"
+    SUBMITTING = "submitting"
+    RUNNING = "running"
+    DOWNLOADING = "downloading"
+    UPLOADING = "uploading"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    CANCELED = "canceled"
+    DELETED = "deleted"
+
+
+class JobKind(StrEnum):
+    TEXT = "text"
+    IMAGE = "image"
+    REMIX = "remix"
+
+
+_S = JobState
+ALLOWED_TRANSITIONS: Mapping[JobState, frozenset[JobState]] = MappingProxyType(
+    {
+        _S.QUEUED: frozenset({_S.SUBMITTING, _S.CANCELED, _S.FAILED}),
+        _S.SUBMITTING: frozenset({_S.RUNNING, _S.QUEUED, _S.FAILED, _S.CANCELED}),
+        _S.RUNNING: frozenset({_S.DOWNLOADING, _S.FAILED, _S.CANCELED}),
+        _S.DOWNLOADING: frozenset({_S.UPLOADING, _S.FAILED, _S.CANCELED, _S.RUNNING}),
+        _S.UPLOADING: frozenset({_S.DELIVERED, _S.FAILED}),
+        _S.DELIVERED: frozenset({_S.DELETED}),
+        _S.FAILED: frozenset({_S.DELETED}),
+        _S.CANCELED: frozenset({_S.DELETED}),
+        _S.DELETED: frozenset(),
+    }
+)
+UNFINISHED: frozenset[JobState] = frozenset(
+    {_S.QUEUED, _S.SUBMITTING, _S.RUNNING, _S.DOWNLOADING, _S.UPLOADING}
+)
+TERMINAL: frozenset[JobState] = frozenset(JobState) - UNFINISHED
+
+
+@dataclass(frozen=True)
+class NewJob:
+    """What a caller supplies to create a job; everything else starts at its default."""
+
+    team_id: str
+    channel_id: str
+    requester_id: str
+    kind: JobKind
+    prompt: str
+    model: str
+    size: str
+    seconds: int
+    thread_ts: str | None = None
+    input_image_path: str | None = None
+    parent_job_id: int | None = None
+    parent_video_id: str | None = None
+    dedupe_key: str | None = None
+
+
+@dataclass(frozen=True)
+class Job:
+    """One row of the ``jobs`` table. Times are unix seconds from the store's clock."""
+
+    id: int
+    team_id: str
+    channel_id: str
+    thread_ts: str | None
+    card_ts: str | None
+    requester_id: str
+    kind: JobKind
+    prompt: str
+    model: str
+    size: str
+    seconds: int
+    input_image_path: str | None
+    parent_job_id: int | None
+    parent_video_id: str | None
+    video_id: str | None
+    state: JobState
+    progress: int
+    error_code: str | None
+    error_message: str | None
+    created_at: float
+    updated_at: float
+    submitted_at: float | None
+    completed_at: float | None
+    delivered_at: float | None
+    attempts: int
+    slack_file_id: str | None
+    video_message_ts: str | None
+    version_label: str | None
+    cancel_requested: bool
+    deleted_by: str | None
+    dedupe_key: str | None
+    # Kept by the store itself (schema v2), never written by callers:
+    admitted_at: float | None = None  # last queued -> submitting; cleared on requeue
+    deleted_from: JobState | None = None  # the state a deleted job was in
+
+    @property
+    def unfinished(self) -> bool:
+        return self.state in UNFINISHED
+
+
+JOB_COLUMNS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Job))
+NEW_JOB_COLUMNS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(NewJob))
+# Columns no caller may write: the key, the clock-kept times, and the store's bookkeeping.
+# ``state`` changes only through Store.transition().
+MANAGED_COLUMNS: frozenset[str] = frozenset(
+    {"id", "state", "created_at", "updated_at", "admitted_at", "deleted_from"}
+)
+WRITABLE_COLUMNS: frozenset[str] = frozenset(JOB_COLUMNS) - MANAGED_COLUMNS
+
+
+class StoreError(Exception):
+    """Base class of every error the store raises on purpose."""
+
+
+class JobNotFound(StoreError):
+    def __init__(self, job_id: int) -> None:
+        super().__init__(f"job {job_id} not found")
+        self.job_id = job_id
+
+
+class IllegalTransition(StoreError):
+    def __init__(self, job: Job, to: JobState) -> None:
+        super().__init__(f"job {job.id}: {job.state} -> {to} is not allowed")
+        self.job = job
+        self.to = to
+
+
+class StaleState(StoreError):
+    """The job is not in the state the caller expected; ``job`` is the row as it is now."""
+
+    def __init__(self, job: Job, expected: frozenset[JobState]) -> None:
+        want = "|".join(sorted(expected))
+        super().__init__(f"job {job.id} is {job.state}, expected {want}")
+        self.job = job
+        self.expected = expected
+
+
+class DuplicateJob(StoreError):
+    """A job with this dedupe_key exists already; ``job`` is that job."""
+
+    def __init__(self, job: Job) -> None:
+        super().__init__(f"dedupe key {job.dedupe_key!r} already made job {job.id}")
+        self.job = job
+
+
+def job_from_row(row: sqlite3.Row) -> Job:
+    """Build a Job from a row selected with JOB_COLUMNS."""
+    values: dict[str, Any] = {name: row[name] for name in JOB_COLUMNS}
+    values["kind"] = JobKind(values["kind"])
+    values["state"] = JobState(values["state"])
+    values["cancel_requested"] = bool(values["cancel_requested"])
+    if values["deleted_from"] is not None:
+        values["deleted_from"] = JobState(values["deleted_from"])
+    return Job(**values)

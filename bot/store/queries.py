@@ -1,0 +1,172 @@
+"""Read-only queries: the queue, threads, listings and usage."""
+
+from __future__ import annotations
+
+from ._base import SELECT_JOBS, StoreBase
+from .models import JOB_COLUMNS, UNFINISHED, Job, JobState
+
+_J_COLUMNS = ", ".join(f"j.{name}" for name in JOB_COLUMNS)
+
+# A queued job may be admitted unless it is a remix whose parent job is not delivered yet.
+_ADMISSIBLE = "(j.kind <> 'remix' OR j.parent_job_id IS NULL OR p.state = 'delivered')"
+
+# Fair order of the admissible queued jobs: round r holds each requester's r-th oldest job;
+# within a round, requesters who were served least recently come first (never served first),
+# then the one whose oldest queued job is oldest. Creation order is id order.
+_FAIR_QUEUE = f"""
+WITH queue AS (
+    SELECT {_J_COLUMNS},
+           ROW_NUMBER() OVER (PARTITION BY j.requester_id ORDER BY j.id) AS round,
+           MIN(j.id) OVER (PARTITION BY j.requester_id) AS first_id
+    FROM jobs AS j LEFT JOIN jobs AS p ON p.id = j.parent_job_id
+    WHERE j.state = 'queued' AND {_ADMISSIBLE}
+), served AS (
+    SELECT requester_id, MAX(admitted_at) AS last_admitted FROM jobs
+    WHERE admitted_at IS NOT NULL AND requester_id IN (SELECT requester_id FROM queue)
+    GROUP BY requester_id
+)
+SELECT queue.* FROM queue LEFT JOIN served USING (requester_id)
+ORDER BY queue.round, served.last_admitted IS NOT NULL, served.last_admitted, queue.first_id
+LIMIT ?
+"""
+
+_BLOCKED_QUEUE = f"""
+SELECT {_J_COLUMNS} FROM jobs AS j LEFT JOIN jobs AS p ON p.id = j.parent_job_id
+WHERE j.state = 'queued' AND NOT {_ADMISSIBLE} ORDER BY j.id
+"""
+
+# Jobs whose seconds count as used: everything except failed jobs and jobs canceled before
+# they were admitted (a job canceled from queued, or requeued after a 429 and then canceled).
+# A deleted job counts when it had been delivered, or canceled after admission.
+_BILLABLE = """(
+    state NOT IN ('failed', 'canceled', 'deleted')
+    OR (state = 'canceled' AND admitted_at IS NOT NULL)
+    OR (state = 'deleted' AND (deleted_from = 'delivered'
+                               OR (deleted_from = 'canceled' AND admitted_at IS NOT NULL)))
+)"""
+
+
+def _marks(n: int) -> str:
+    return ", ".join("?" * n)
+
+
+class StoreQueries(StoreBase):
+    async def get_job(self, job_id: int) -> Job | None:
+        return await self._job(f"{SELECT_JOBS} WHERE id = ?", (job_id,))
+
+    async def find_by_video_id(self, video_id: str) -> Job | None:
+        return await self._job(f"{SELECT_JOBS} WHERE video_id = ?", (video_id,))
+
+    async def find_by_message(self, channel_id: str, ts: str) -> Job | None:
+        """The job whose card or video message is ``ts`` in ``channel_id``."""
+        return await self._job(
+            f"{SELECT_JOBS} WHERE channel_id = ? AND (card_ts = ? OR video_message_ts = ?)"
+            " ORDER BY id LIMIT 1",
+            (channel_id, ts, ts),
+        )
+
+    # -- the queue --------------------------------------------------------------------------
+
+    async def next_jobs_to_admit(self, limit: int) -> list[Job]:
+        """Up to ``limit`` queued jobs in fair order (see _FAIR_QUEUE); remixes whose parent
+        is not delivered wait and are not returned."""
+        if limit <= 0:
+            return []
+        return await self._jobs(_FAIR_QUEUE, (limit,))
+
+    async def queue_positions(self) -> dict[int, int]:
+        """Job id -> 1-based place for every queued job: the admissible ones in admission
+        order, then the remixes waiting for their parent, oldest first."""
+        admissible = await self._jobs(_FAIR_QUEUE, (-1,))
+        blocked = await self._jobs(_BLOCKED_QUEUE)
+        return {job.id: place for place, job in enumerate(admissible + blocked, start=1)}
+
+    async def blocked_remixes(self) -> list[Job]:
+        """Queued remixes whose parent ended without a video (failed, canceled, deleted):
+        they can never be admitted, so the runner should fail them."""
+        return await self._jobs(
+            f"SELECT {_J_COLUMNS} FROM jobs AS j JOIN jobs AS p ON p.id = j.parent_job_id"
+            " WHERE j.state = 'queued' AND j.kind = 'remix'"
+            " AND p.state IN ('failed', 'canceled', 'deleted') ORDER BY j.id"
+        )
+
+    async def count_queued_for_user(self, user_id: str) -> int:
+        return int(
+            await self._scalar(
+                "SELECT COUNT(*) FROM jobs WHERE state = 'queued' AND requester_id = ?",
+                (user_id,),
+            )
+        )
+
+    async def count_in_state(self, *states: JobState) -> int:
+        if not states:
+            return 0
+        sql = f"SELECT COUNT(*) FROM jobs WHERE state IN ({_marks(len(states))})"
+        return int(await self._scalar(sql, tuple(JobState(s).value for s in states)))
+
+    async def jobs_in_states(self, *states: JobState) -> list[Job]:
+        """Oldest first."""
+        if not states:
+            return []
+        sql = f"{SELECT_JOBS} WHERE state IN ({_marks(len(states))}) ORDER BY id"
+        return await self._jobs(sql, tuple(JobState(s).value for s in states))
+
+    async def jobs_to_resume(self) -> list[Job]:
+        """Every unfinished job, oldest first: what the runner picks up at start-up."""
+        return await self.jobs_in_states(*sorted(UNFINISHED))
+
+    # -- threads ----------------------------------------------------------------------------
+
+    async def jobs_in_thread(self, channel_id: str, thread_ts: str) -> list[Job]:
+        return await self._jobs(
+            f"{SELECT_JOBS} WHERE channel_id = ? AND thread_ts = ? ORDER BY id",
+            (channel_id, thread_ts),
+        )
+
+    async def latest_delivered_in_thread(self, channel_id: str, thread_ts: str) -> Job | None:
+        """The most recently created delivered job of the thread (the newest version)."""
+        return await self._job(
+            f"{SELECT_JOBS} WHERE channel_id = ? AND thread_ts = ? AND state = 'delivered'"
+            " ORDER BY id DESC LIMIT 1",
+            (channel_id, thread_ts),
+        )
+
+    async def job_by_version(self, channel_id: str, thread_ts: str, label: str) -> Job | None:
+        """The job labelled ``label`` ("v2"; case-insensitive) in the thread, in any state."""
+        return await self._job(
+            f"{SELECT_JOBS} WHERE channel_id = ? AND thread_ts = ? AND version_label = ?",
+            (channel_id, thread_ts, label.strip().lower()),
+        )
+
+    # -- listings and usage -----------------------------------------------------------------
+
+    async def recent_jobs_for_user(self, user_id: str, limit: int = 10) -> list[Job]:
+        """Newest first."""
+        return await self._jobs(
+            f"{SELECT_JOBS} WHERE requester_id = ? ORDER BY id DESC LIMIT ?",
+            (user_id, max(limit, 0)),
+        )
+
+    async def seconds_used(self, user_id: str | None, since: float) -> int:
+        """Seconds of video of the jobs created at or after ``since`` (by ``user_id``, or by
+        everyone when None) that were generated or may still be: queued, in flight, delivered,
+        or canceled/deleted after admission. Failed jobs and jobs canceled before admission
+        do not count."""
+        return int(
+            await self._scalar(
+                "SELECT COALESCE(SUM(seconds), 0) FROM jobs WHERE created_at >= ?"
+                f" AND (? IS NULL OR requester_id = ?) AND {_BILLABLE}",
+                (since, user_id, user_id),
+            )
+        )
+
+    async def usage_by_user(self, since: float) -> list[tuple[str, int, int]]:
+        """(user, jobs, seconds) per requester, counting as seconds_used does; most seconds
+        first, then by user id."""
+        rows = await self._rows(
+            "SELECT requester_id, COUNT(*), SUM(seconds) FROM jobs"
+            f" WHERE created_at >= ? AND {_BILLABLE}"
+            " GROUP BY requester_id ORDER BY 3 DESC, 1",
+            (since,),
+        )
+        return [(str(r[0]), int(r[1]), int(r[2])) for r in rows]

@@ -1,0 +1,162 @@
+"""The SQLite schema as forward migrations, and opening a connection with the right pragmas.
+
+``PRAGMA user_version`` is the number of migrations applied. Each migration is a tuple of SQL
+statements run in one ``BEGIN IMMEDIATE`` transaction together with the version bump, so a
+crash leaves the file at the old version or the new one, never in between, and two processes
+opening a new file at once apply each migration once. Never edit a released migration: append.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+
+import aiosqlite
+
+from .models import StoreError
+
+BUSY_TIMEOUT_MS = 5000
+
+Migration = tuple[str, ...]
+
+_V1_JOBS: Migration = (
+    """
+    CREATE TABLE jobs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        team_id TEXT NOT NULL,
+        channel_id TEXT NOT NULL,
+        thread_ts TEXT,
+        card_ts TEXT,
+        requester_id TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('text', 'image', 'remix')),
+        prompt TEXT NOT NULL,
+        model TEXT NOT NULL,
+        size TEXT NOT NULL,
+        seconds INTEGER NOT NULL CHECK (seconds > 0),
+        input_image_path TEXT,
+        parent_job_id INTEGER REFERENCES jobs (id),
+        parent_video_id TEXT,
+        video_id TEXT,
+        state TEXT NOT NULL DEFAULT 'queued' CHECK (state IN ('queued', 'submitting',
+            'running', 'downloading', 'uploading', 'delivered', 'failed', 'canceled',
+            'deleted')),
+        progress INTEGER NOT NULL DEFAULT 0 CHECK (progress BETWEEN 0 AND 100),
+        error_code TEXT,
+        error_message TEXT,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        submitted_at REAL,
+        completed_at REAL,
+        delivered_at REAL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        slack_file_id TEXT,
+        video_message_ts TEXT,
+        version_label TEXT,
+        cancel_requested INTEGER NOT NULL DEFAULT 0 CHECK (cancel_requested IN (0, 1)),
+        deleted_by TEXT,
+        dedupe_key TEXT UNIQUE
+    )
+    """,
+    "CREATE INDEX jobs_by_state ON jobs (state, id)",
+    "CREATE INDEX jobs_by_requester ON jobs (requester_id, created_at)",
+    "CREATE INDEX jobs_by_created ON jobs (created_at)",
+    "CREATE INDEX jobs_by_thread ON jobs (channel_id, thread_ts, id)",
+    "CREATE INDEX jobs_by_card ON jobs (channel_id, card_ts)",
+    "CREATE INDEX jobs_by_video_message ON jobs (channel_id, video_message_ts)",
+    "CREATE UNIQUE INDEX jobs_by_video_id ON jobs (video_id) WHERE video_id IS NOT NULL",
+    """
+    CREATE UNIQUE INDEX jobs_by_version ON jobs (channel_id, thread_ts, version_label)
+    WHERE version_label IS NOT NULL
+    """,
+    "CREATE TABLE events (key TEXT PRIMARY KEY, expires_at REAL NOT NULL) WITHOUT ROWID",
+    "CREATE INDEX events_by_expiry ON events (expires_at)",
+)
+
+# v2: bookkeeping for fair admission (who was served last) and for usage (what a deleted
+# job had been). Backfilled from what v1 rows know.
+_V2_ADMISSION: Migration = (
+    "ALTER TABLE jobs ADD COLUMN admitted_at REAL",
+    """
+    ALTER TABLE jobs ADD COLUMN deleted_from TEXT
+        CHECK (deleted_from IN ('delivered', 'failed', 'canceled'))
+    """,
+    """
+    UPDATE jobs SET admitted_at = COALESCE(submitted_at, updated_at)
+    WHERE state IN ('submitting', 'running', 'downloading', 'uploading', 'delivered')
+       OR (state IN ('canceled', 'deleted') AND video_id IS NOT NULL)
+    """,
+    """
+    UPDATE jobs SET deleted_from = CASE
+        WHEN delivered_at IS NOT NULL THEN 'delivered'
+        WHEN error_code IS NOT NULL THEN 'failed'
+        ELSE 'canceled' END
+    WHERE state = 'deleted'
+    """,
+    "CREATE INDEX jobs_by_admission ON jobs (requester_id, admitted_at)",
+)
+
+MIGRATIONS: tuple[Migration, ...] = (_V1_JOBS, _V2_ADMISSION)
+LATEST_VERSION = len(MIGRATIONS)
+
+
+async def user_version(conn: aiosqlite.Connection) -> int:
+    async with conn.execute("PRAGMA user_version") as cur:
+        row = await cur.fetchone()
+    return int(row[0]) if row is not None else 0
+
+
+async def migrate(
+    conn: aiosqlite.Connection,
+    migrations: Sequence[Migration] = MIGRATIONS,
+    *,
+    target: int | None = None,
+) -> int:
+    """Apply the missing migrations up to ``target`` (default: all); return the version."""
+    target = len(migrations) if target is None else target
+    current = await user_version(conn)
+    if current > len(migrations):
+        raise StoreError(
+            f"database schema is v{current}, newer than this bot understands "
+            f"(v{len(migrations)}); upgrade the bot"
+        )
+    while current < target:
+        try:
+            await conn.execute("BEGIN IMMEDIATE")
+            current = await user_version(conn)  # another process may have got here first
+            if current < target:
+                for statement in migrations[current]:
+                    await conn.execute(statement)
+                current += 1
+                await conn.execute(f"PRAGMA user_version = {current:d}")
+            await conn.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                await conn.execute("ROLLBACK")
+            raise
+    return current
+
+
+async def connect(path: str | Path, *, version: int | None = None) -> aiosqlite.Connection:
+    """Open (creating the file and its directory) and migrate to ``version`` (default latest).
+
+    The connection is in autocommit mode: the store issues BEGIN IMMEDIATE / COMMIT itself.
+    """
+    path = Path(path)
+    await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
+    conn = await aiosqlite.connect(path, isolation_level=None)
+    try:
+        conn.row_factory = sqlite3.Row
+        await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS:d}")
+        await conn.execute("PRAGMA foreign_keys = ON")
+        await conn.execute("PRAGMA journal_mode = WAL")
+        # FULL: a commit survives power loss, not only a crash; the bot writes a few rows a
+        # second at most, and every row is a promise to the user.
+        await conn.execute("PRAGMA synchronous = FULL")
+        await migrate(conn, target=version)
+    except BaseException:
+        await conn.close()
+        raise
+    return conn
