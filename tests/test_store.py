@@ -119,7 +119,7 @@ async def test_open_creates_directory_file_and_latest_schema(db_path: Path) -> N
     assert await asyncio.to_thread(db_path.is_file)
     assert sql(db_path, "SELECT COUNT(*) FROM jobs") == [(0,)]
     assert sql(db_path, "PRAGMA user_version") == [(LATEST_VERSION,)]
-    assert LATEST_VERSION == 2
+    assert LATEST_VERSION == 3
     assert sql(db_path, "PRAGMA journal_mode") == [("wal",)]
 
 
@@ -168,7 +168,8 @@ async def test_migrates_a_v1_file_and_backfills(db_path: Path) -> None:
 
     async with await Store.open(db_path) as s:
         jobs = await s.jobs_in_states(*JobState)
-    assert sql(db_path, "PRAGMA user_version") == [(2,)]
+    assert sql(db_path, "PRAGMA user_version") == [(LATEST_VERSION,)]
+    assert not any(j.cleanup_pending for j in jobs)
     assert [(j.state, j.admitted_at, j.deleted_from) for j in jobs] == [
         (S.QUEUED, None, None),
         (S.DELIVERED, 10.0, None),
@@ -211,7 +212,9 @@ async def test_reopen_keeps_every_field(db_path: Path, clock: Clock) -> None:
             job.id, progress=42, completed_at=2.5, cancel_requested=True, deleted_by="U9"
         )
         await s.transition(job.id, S.FAILED, error_code="timeout", error_message="too slow")
-        before = await s.transition(job.id, S.DELETED, slack_file_id="F1", video_message_ts="9.9")
+        before = await s.transition(
+            job.id, S.DELETED, slack_file_id="F1", video_message_ts="9.9", cleanup_pending=True
+        )
     async with await Store.open(db_path, clock=clock) as s:
         after = await s.get_job(job.id)
     assert after == before
@@ -225,7 +228,8 @@ async def test_reopen_keeps_every_field(db_path: Path, clock: Clock) -> None:
         "created_at": 1_000_000.0, "updated_at": 1_000_005.0, "submitted_at": 1.5,
         "completed_at": 2.5, "delivered_at": None, "attempts": 1, "slack_file_id": "F1",
         "video_message_ts": "9.9", "version_label": "v1", "cancel_requested": True,
-        "deleted_by": "U9", "dedupe_key": "trigger-1", "admitted_at": 1_000_005.0,
+        "deleted_by": "U9", "dedupe_key": "trigger-1", "cleanup_pending": True,
+        "admitted_at": 1_000_005.0,
         "deleted_from": S.FAILED,
     }  # fmt: skip
 
@@ -570,3 +574,11 @@ async def test_usage_arithmetic(store: Store, clock: Clock) -> None:
     assert await store.seconds_used("nobody", since) == 0
     assert await store.usage_by_user(since) == [("A", 4, 28), ("B", 1, 8)]
     assert await store.usage_by_user(clock.now + 1) == []
+
+
+async def test_cleanup_pending_is_kept_and_listed(store: Store) -> None:
+    job = await store.create_job(new())
+    await store.transition(job.id, S.CANCELED, cleanup_pending=True)
+    assert [j.id for j in await store.jobs_needing_cleanup()] == [job.id]
+    await store.update_job(job.id, cleanup_pending=False)
+    assert await store.jobs_needing_cleanup() == []

@@ -103,6 +103,7 @@ class Job:
     cancel_requested: bool
     deleted_by: str | None
     dedupe_key: str | None
+    cleanup_pending: bool = False  # provider/Slack clean-up owed after the job ended
     # Kept by the store itself (schema v2), never written by callers:
     admitted_at: float | None = None  # last queued -> submitting; cleared on requeue
     deleted_from: JobState | None = None  # the state a deleted job was in
@@ -163,6 +164,7 @@ def job_from_row(row: sqlite3.Row) -> Job:
     values["kind"] = JobKind(values["kind"])
     values["state"] = JobState(values["state"])
     values["cancel_requested"] = bool(values["cancel_requested"])
+    values["cleanup_pending"] = bool(values["cleanup_pending"])
     if values["deleted_from"] is not None:
         values["deleted_from"] = JobState(values["deleted_from"])
     return Job(**values)

@@ -115,6 +115,10 @@ class StoreQueries(StoreBase):
         """Every unfinished job, oldest first: what the runner picks up at start-up."""
         return await self.jobs_in_states(*sorted(UNFINISHED))
 
+    async def jobs_needing_cleanup(self) -> list[Job]:
+        """Ended jobs that still owe a delete at the provider or in Slack, oldest first."""
+        return await self._jobs(f"{SELECT_JOBS} WHERE cleanup_pending = 1 ORDER BY id")
+
     # -- threads ----------------------------------------------------------------------------
 
     async def jobs_in_thread(self, channel_id: str, thread_ts: str) -> list[Job]:

@@ -98,7 +98,17 @@ _V2_ADMISSION: Migration = (
     "CREATE INDEX jobs_by_admission ON jobs (requester_id, admitted_at)",
 )
 
-MIGRATIONS: tuple[Migration, ...] = (_V1_JOBS, _V2_ADMISSION)
+# v3: work owed at the provider or in Slack after a job ended (delete a canceled job's
+# video once Azure allows it; finish removing a deleted one), kept across restarts.
+_V3_CLEANUP: Migration = (
+    """
+    ALTER TABLE jobs ADD COLUMN cleanup_pending INTEGER NOT NULL DEFAULT 0
+        CHECK (cleanup_pending IN (0, 1))
+    """,
+    "CREATE INDEX jobs_by_cleanup ON jobs (cleanup_pending) WHERE cleanup_pending = 1",
+)
+
+MIGRATIONS: tuple[Migration, ...] = (_V1_JOBS, _V2_ADMISSION, _V3_CLEANUP)
 LATEST_VERSION = len(MIGRATIONS)
 
 
