@@ -1,0 +1,12 @@
+"""Local emulator of the Azure OpenAI Sora 2 Videos API (v1).
+
+See /work/shared/reference/sora-v1-api.md §12. Serve it with `Emulator(...).serve()` (tests) or
+`run_forever` (the `sora-bot emulator` CLI); the API lives under `<base_url>/openai/v1`.
+"""
+
+from .clock import ManualClock
+from .config import EmulatorConfig
+from .server import Emulator
+from .state import RecordedRequest, VideoRecord
+
+__all__ = ["Emulator", "EmulatorConfig", "ManualClock", "RecordedRequest", "VideoRecord"]

@@ -1,0 +1,220 @@
+"""The emulator: aiohttp routes, auth, error mapping and fault injection."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from types import MappingProxyType
+from typing import Any
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from .config import EmulatorConfig
+from .content import Assets
+from .errors import ApiError, envelope, gateway_401, gateway_404, generic
+from .faults import Fault, FaultQueue
+from .handlers import Handlers
+from .state import RecordedRequest, VideoRecord
+from .store import VideoStore
+
+PREFIXES = ("/openai/v1", "/v1")
+API_VERSIONS = ("v1", "preview")
+MAX_BODY = 64 * 1024 * 1024
+LOG = logging.getLogger(__name__)
+
+
+def json_response(
+    status: int, body: Mapping[str, Any], headers: Mapping[str, str] | None = None
+) -> web.Response:
+    return web.json_response(dict(body), status=status, headers=dict(headers or {}))
+
+
+class _Dropped(web.Response):
+    """Returned after closing the connection on a `drop_next` fault."""
+
+
+class Emulator:
+    """A local Azure OpenAI Sora 2 Videos API (v1) for tests, benchmarks and demos."""
+
+    def __init__(
+        self, config: EmulatorConfig | None = None, *, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.config = config if config is not None else EmulatorConfig()
+        self.clock = clock
+        self.base_url: str | None = None
+        self.requests: list[RecordedRequest] = []
+        self._store = VideoStore(self.clock)
+        self._faults = FaultQueue()
+        self._handlers = Handlers(lambda: self.config, self._store, Assets(), self._faults)
+        self.app = self._build_app()
+
+    # -- inspection ------------------------------------------------------------------------
+    @property
+    def videos(self) -> Mapping[str, VideoRecord]:
+        return MappingProxyType(self._store.videos)
+
+    @property
+    def max_running_observed(self) -> int:
+        return self._store.max_running_observed
+
+    @property
+    def create_calls(self) -> int:
+        return self._store.create_calls
+
+    def snapshot(self, video_id: str) -> dict[str, Any]:
+        """The JSON a GET would answer now; KeyError if that GET would be a 404."""
+        now = self.clock()
+        record = self._store.videos.get(video_id)
+        if record is None or record.gone(now):
+            raise KeyError(video_id)
+        return record.to_json(now)
+
+    def running_count(self) -> int:
+        return self._store.running_count()
+
+    def status_calls(self, video_id: str) -> int:
+        paths = {f"{prefix}/videos/{video_id}" for prefix in PREFIXES}
+        return sum(1 for r in self.requests if r.method == "GET" and r.path in paths)
+
+    # -- faults ----------------------------------------------------------------------------
+    def fail_next(
+        self,
+        status: int,
+        *,
+        times: int = 1,
+        method: str | None = None,
+        path_prefix: str | None = None,
+        retry_after: float | None = None,
+        retry_after_ms: int | None = None,
+        body: dict[str, Any] | None = None,
+    ) -> None:
+        headers: dict[str, str] = {}
+        if retry_after is not None:
+            headers["Retry-After"] = f"{retry_after:g}"
+        if retry_after_ms is not None:
+            headers["retry-after-ms"] = str(retry_after_ms)
+        self._faults.add(
+            Fault("fail", times, method, path_prefix, status=status, headers=headers, body=body)
+        )
+
+    def delay_next(
+        self,
+        seconds: float,
+        *,
+        times: int = 1,
+        method: str | None = None,
+        path_prefix: str | None = None,
+    ) -> None:
+        self._faults.add(Fault("delay", times, method, path_prefix, delay=seconds))
+
+    def drop_next(
+        self, *, times: int = 1, method: str | None = None, path_prefix: str | None = None
+    ) -> None:
+        self._faults.add(Fault("drop", times, method, path_prefix))
+
+    def cut_download_next(self, after_bytes: int, *, times: int = 1) -> None:
+        self._faults.add(Fault("cut", times, "GET", None, after_bytes=after_bytes))
+
+    def remove_deployment(self, name: str) -> None:
+        self._store.remove_deployment(self.config, name)
+
+    # -- serving ---------------------------------------------------------------------------
+    @asynccontextmanager
+    async def serve(self, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
+        runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=1.0)
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, host, port)
+            await site.start()
+            bound_port = runner.addresses[0][1]
+            shown = f"[{host}]" if ":" in host else host
+            self.base_url = f"http://{shown}:{bound_port}"
+            yield self.base_url
+        finally:
+            self.base_url = None
+            await runner.cleanup()
+
+    async def run_forever(self, host: str = "127.0.0.1", port: int = 8080) -> None:
+        async with self.serve(host, port):
+            await asyncio.Event().wait()
+
+    # -- app -------------------------------------------------------------------------------
+    def _build_app(self) -> web.Application:
+        app = web.Application(middlewares=[self._middleware], client_max_size=MAX_BODY)
+        h = self._handlers
+        for p in PREFIXES:
+            app.router.add_post(f"{p}/videos", h.create)
+            app.router.add_get(f"{p}/videos", h.list_videos, allow_head=False)
+            app.router.add_get(f"{p}/videos/{{video_id}}", h.retrieve, allow_head=False)
+            app.router.add_delete(f"{p}/videos/{{video_id}}", h.delete)
+            app.router.add_get(f"{p}/videos/{{video_id}}/content", h.content, allow_head=False)
+            app.router.add_post(f"{p}/videos/{{video_id}}/remix", h.remix)
+        app.on_response_prepare.append(self._add_request_ids)
+        return app
+
+    @staticmethod
+    async def _add_request_ids(request: web.Request, response: web.StreamResponse) -> None:
+        request_id = str(uuid.uuid4())
+        response.headers["x-request-id"] = request_id
+        response.headers["apim-request-id"] = request_id
+
+    @web.middleware
+    async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        arrived = self.clock()
+        status = 0
+        try:
+            response = await self._answer(request, handler)
+            status = 0 if isinstance(response, _Dropped) else response.status
+            return response
+        finally:
+            query = dict(request.query)
+            self.requests.append(
+                RecordedRequest(request.method, request.path, query, status, arrived)
+            )
+
+    async def _answer(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        method, path = request.method, request.path
+        delay = self._faults.take(("delay",), method, path)
+        if delay is not None:
+            await asyncio.sleep(delay.delay)
+        fault = self._faults.take(("fail", "drop"), method, path)
+        if fault is not None and fault.kind == "drop":
+            if request.transport is not None:
+                request.transport.close()
+            return _Dropped(status=499)  # never reaches the client
+        if fault is not None:
+            body = fault.body if fault.body is not None else generic(fault.status)
+            return json_response(fault.status, body, fault.headers)
+        try:
+            self._check_auth(request)
+            version = request.query.get("api-version")
+            if version is not None and version not in API_VERSIONS:
+                raise ApiError(
+                    400,
+                    envelope("API version not supported", param="api-version", code="BadRequest"),
+                )
+            return await handler(request)
+        except ApiError as error:
+            return json_response(error.status, error.body, error.headers)
+        except (web.HTTPNotFound, web.HTTPMethodNotAllowed):
+            not_found = gateway_404()
+            return json_response(not_found.status, not_found.body)
+        except web.HTTPException as exc:
+            return json_response(exc.status, generic(exc.status))
+        except Exception:
+            LOG.exception("emulator bug while answering %s %s", method, path)
+            return json_response(500, generic(500))
+
+    def _check_auth(self, request: web.Request) -> None:
+        keys = self.config.api_keys
+        if request.headers.get("api-key") in keys:
+            return
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and token.strip() in keys:
+            return
+        raise gateway_401()
