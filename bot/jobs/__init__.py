@@ -1,0 +1,21 @@
+"""The job runner: the durable queue's worker (admission, polling, delivery, recovery)."""
+
+from bot.jobs.config import RunnerConfig
+from bot.jobs.delivery import Artifacts, Delivery, LocalDirectoryDelivery
+from bot.jobs.outcomes import Outcome
+from bot.jobs.polling import PollPolicy, PollTracker
+from bot.jobs.runner import CannotCancel, DeleteResult, JobRunner, QueueFull
+
+__all__ = [
+    "Artifacts",
+    "CannotCancel",
+    "DeleteResult",
+    "Delivery",
+    "JobRunner",
+    "LocalDirectoryDelivery",
+    "Outcome",
+    "PollPolicy",
+    "PollTracker",
+    "QueueFull",
+    "RunnerConfig",
+]

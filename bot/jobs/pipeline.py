@@ -1,0 +1,323 @@
+"""One job's way through Azure: submit (or reconcile), poll, download, deliver, clean up.
+
+Every step writes the job's next state before the side effect that depends on it, and each
+step can be entered from a row after a restart. A step returns the job in its next state,
+or None when the job left this task's hands (requeued, canceled, or the runner stopping).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from bot.jobs import outcomes
+from bot.jobs.config import RunnerConfig
+from bot.jobs.delivery import Artifacts, Delivery
+from bot.jobs.polling import PollTracker
+from bot.jobs.reconcile import CannotList, Reconciler
+from bot.sora import (
+    AuthenticationError,
+    DeploymentNotFoundError,
+    InvalidRequestError,
+    InvalidResponseError,
+    NotFoundError,
+    NotSupportedError,
+    RateLimitError,
+    ReferenceImage,
+    ServerError,
+    SoraClient,
+    SoraError,
+    TransportError,
+    Video,
+    VideoStatus,
+)
+from bot.store import Job, JobKind, JobState, StaleState, Store
+
+log = logging.getLogger("bot.jobs")
+S = JobState
+Nap = Callable[[int, float], Awaitable[bool]]  # (job id, seconds) -> True if told to stop
+Hold = Callable[[float], None]  # pause admission for this many seconds
+
+
+class Pipeline:
+    def __init__(
+        self,
+        store: Store,
+        sora: SoraClient,
+        delivery: Delivery,
+        config: RunnerConfig,
+        *,
+        clock: Callable[[], float],
+        nap: Nap,
+        hold: Hold,
+        notify: Callable[[Job], Awaitable[None]],
+    ) -> None:
+        self.store = store
+        self.sora = sora
+        self.delivery = delivery
+        self.config = config
+        self.clock = clock
+        self.nap = nap
+        self.hold = hold
+        self.notify = notify
+        self.reconciler = Reconciler(store, sora, config.reconcile_skew)
+        # Jobs whose create may have reached Azure: reconciled before any new create.
+        self.unsure: set[int] = set()
+
+    # -- state changes, each logged once ------------------------------------------------
+
+    async def move(self, job: Job, to: JobState, **fields: Any) -> Job:
+        new = await self.store.transition(job.id, to, expect=job.state, **fields)
+        log.info(
+            "job %d %s -> %s video=%s elapsed=%.1fs%s",
+            job.id,
+            job.state,
+            to,
+            new.video_id or "-",
+            self.clock() - job.created_at,
+            f" error={new.error_code}" if to == S.FAILED else "",
+        )
+        await self.notify(new)
+        return new
+
+    async def fail(self, job: Job, outcome: outcomes.Outcome, **fields: Any) -> Job:
+        return await self.move(
+            job, S.FAILED, error_code=outcome.code, error_message=outcome.message, **fields
+        )
+
+    # -- submitting ---------------------------------------------------------------------
+
+    async def submit(self, job: Job) -> Job | None:
+        """Create the job at Azure; reconcile first if an earlier create may have landed."""
+        if job.video_id:
+            return await self.move(job, S.RUNNING)
+        if job.id in self.unsure:
+            try:
+                found = await self.reconciler.find(job)
+            except CannotList as exc:
+                log.warning(
+                    "job %d: the endpoint cannot list videos (%s); not creating it again blindly",
+                    job.id,
+                    exc,
+                )
+                self.unsure.discard(job.id)
+                return await self.fail(job, outcomes.unconfirmed())
+            except SoraError as exc:
+                log.warning("job %d: listing videos failed (%s); trying again", job.id, exc)
+                return None if await self.nap(job.id, self.config.busy_hold) else job
+            self.unsure.discard(job.id)
+            if found is not None:
+                log.info("job %d: found video %s at Azure; not creating again", job.id, found.id)
+                return await self._running(job, found)
+            if job.attempts >= self.config.max_create_attempts:
+                return await self.fail(job, outcomes.gave_up(job.attempts))
+            # Surely not created: back to the queue, admitted again in its turn.
+            return await self._requeue(job, 0.0, "the create did not reach Azure")
+        try:
+            video = await self._create(job)
+        except FileNotFoundError:
+            return await self.fail(job, outcomes.input_missing())
+        except RateLimitError as exc:  # 'Too many running tasks' included: nothing was made
+            return await self._requeue(job, exc.retry_after or self.config.busy_hold, str(exc))
+        except AuthenticationError as exc:
+            log.error("the Videos endpoint refused the bot's credentials: %s", exc)
+            return await self._requeue(job, self.config.auth_hold, "authentication")
+        except TransportError as exc:
+            if not exc.sent:
+                return await self._requeue(job, self.config.busy_hold, str(exc))
+            return await self._ambiguous(job, exc)
+        except (ServerError, InvalidResponseError) as exc:
+            return await self._ambiguous(job, exc)
+        except SoraError as exc:
+            if isinstance(exc, DeploymentNotFoundError):
+                log.error("deployment %r not found (%s): %s", self.sora.deployment, exc.hint, exc)
+            return await self.fail(job, outcomes.from_error(exc))
+        return await self._running(job, video)
+
+    async def _ambiguous(self, job: Job, exc: Exception) -> Job | None:
+        """The create may have reached Azure: reconcile before anything is created again."""
+        log.warning("job %d: create may have reached Azure (%s); reconciling", job.id, exc)
+        self.unsure.add(job.id)
+        # A create still being processed would not be listed yet: give it time to land.
+        if await self.nap(job.id, self.config.reconcile_delay):
+            return None
+        return job  # the driver calls submit() again, which reconciles first
+
+    async def _create(self, job: Job) -> Video:
+        if job.kind == JobKind.REMIX:
+            parent_video = job.parent_video_id
+            if parent_video is None and job.parent_job_id is not None:
+                parent = await self.store.get_job(job.parent_job_id)
+                parent_video = parent.video_id if parent else None
+            if not parent_video:
+                raise NotFoundError("the video to remix is unknown", status=404)
+            return await self.sora.remix(parent_video, job.prompt)
+        reference = None
+        if job.input_image_path:
+            path = Path(job.input_image_path)
+            data = await asyncio.to_thread(path.read_bytes)
+            reference = ReferenceImage.from_bytes(data, path.name)
+        return await self.sora.create(
+            job.prompt, size=job.size, seconds=job.seconds, input_reference=reference
+        )
+
+    async def _running(self, job: Job, video: Video) -> Job | None:
+        try:
+            return await self.move(job, S.RUNNING, video_id=video.id, progress=video.progress)
+        except StaleState as exc:  # canceled while the create was in flight: clean it up later
+            await self.store.update_job(job.id, video_id=video.id, cleanup_pending=True)
+            log.info("job %d was %s during submission; video %s", job.id, exc.job.state, video.id)
+            return None
+
+    async def _requeue(self, job: Job, delay: float, why: str) -> Job | None:
+        """Back to the queue (nothing was created); admission pauses ``delay`` seconds."""
+        self.hold(delay)
+        log.info("job %d back to the queue for %.0fs: %s", job.id, delay, why)
+        await self.move(job, S.QUEUED)
+        return None  # admission takes it from here
+
+    # -- running ------------------------------------------------------------------------
+
+    async def poll(self, job: Job) -> Job | None:
+        assert job.video_id is not None
+        started = job.submitted_at or job.created_at
+        tracker = PollTracker(self.config.poll, job.seconds, started)
+        tracker.observe(self.clock(), job.progress)
+        hint: float | None = None
+        while True:
+            now = self.clock()
+            if now - started > self.config.job_timeout:
+                return await self.fail(
+                    job, outcomes.timeout(self.config.job_timeout), cleanup_pending=True
+                )
+            if await self.nap(job.id, tracker.next_delay(now, hint)):
+                return None
+            try:
+                result = await self.sora.poll(job.video_id)
+            except NotFoundError:
+                return await self.fail(job, outcomes.expired())
+            except SoraError as exc:
+                log.warning("job %d: status check failed: %s", job.id, exc)
+                hint = self.config.poll.max_interval
+                continue
+            video, hint = result.video, result.poll_after
+            tracker.observe(self.clock(), video.progress)
+            if video.status == VideoStatus.COMPLETED:
+                return await self.move(job, S.DOWNLOADING, progress=100, completed_at=self.clock())
+            if video.status in (VideoStatus.FAILED, VideoStatus.CANCELLED):
+                return await self.fail(job, outcomes.from_video(video))
+            if video.progress != job.progress:
+                job = await self.store.update_job(job.id, progress=video.progress)
+                await self.notify(job)
+
+    # -- downloading and delivering -----------------------------------------------------
+
+    def paths(self, job: Job) -> Artifacts:
+        base = self.config.work_dir / f"job-{job.id}"
+        return Artifacts(base.with_suffix(".mp4"), base.with_suffix(".webp"))
+
+    async def download(self, job: Job) -> Job | None:
+        assert job.video_id is not None
+        files = self.paths(job)
+        await asyncio.to_thread(self.config.work_dir.mkdir, parents=True, exist_ok=True)
+        attempt = 0
+        while True:
+            if self.expired(job):
+                return await self.fail(job, outcomes.expired())
+            try:
+                await self.sora.download(job.video_id, files.video)
+                break
+            except NotFoundError:
+                return await self.fail(job, outcomes.expired())
+            except SoraError as exc:
+                attempt += 1
+                log.warning("job %d: download failed (%s), attempt %d", job.id, exc, attempt)
+                if await self.nap(job.id, self.backoff(attempt)):
+                    return None
+        try:
+            assert files.thumbnail is not None
+            await self.sora.download(job.video_id, files.thumbnail, variant="thumbnail")
+        except SoraError as exc:  # a thumbnail is a nicety, never a reason to fail
+            log.info("job %d: no thumbnail (%s)", job.id, exc)
+        return await self.move(job, S.UPLOADING)
+
+    async def upload(self, job: Job) -> Job | None:
+        if job.slack_file_id and await self.delivery.delivered_already(job):
+            log.info("job %d: already delivered as %s before a restart", job.id, job.slack_file_id)
+            return await self._delivered(job)
+        files = self.paths(job)
+        attempt = 0
+        while True:
+            try:
+                if not await asyncio.to_thread(files.video.exists):
+                    assert job.video_id is not None
+                    await self.sora.download(job.video_id, files.video)
+                thumb = files.thumbnail
+                if thumb is not None and not await asyncio.to_thread(thumb.exists):
+                    thumb = None
+                await self.delivery.deliver(
+                    job, Artifacts(files.video, thumb), self._rememberer(job)
+                )
+                break
+            except NotFoundError:
+                return await self.fail(job, outcomes.expired())
+            except Exception as exc:  # a delivery failure never loses the job: try again
+                attempt += 1
+                log.warning("job %d: delivery failed (%s), attempt %d", job.id, exc, attempt)
+                if await self.nap(job.id, self.backoff(attempt)):
+                    return None
+                job = await self.store.get_job(job.id) or job
+        return await self._delivered(job)
+
+    def _rememberer(self, job: Job) -> Callable[[str], Awaitable[Job]]:
+        async def remember(ref: str) -> Job:
+            return await self.store.update_job(job.id, slack_file_id=ref)
+
+        return remember
+
+    async def _delivered(self, job: Job) -> Job:
+        current = await self.store.get_job(job.id) or job
+        done = await self.move(current, S.DELIVERED)
+        for path in (self.paths(job).video, self.paths(job).thumbnail):
+            if path is not None:
+                await asyncio.to_thread(path.unlink, True)
+        return done
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def expired(self, job: Job, margin: float = 0.0) -> bool:
+        born = job.submitted_at or job.created_at
+        return self.clock() > born + self.config.video_ttl - margin
+
+    def backoff(self, attempt: int) -> float:
+        return float(min(self.config.retry_ceiling, self.config.retry_floor * 2 ** (attempt - 1)))
+
+    async def cleanup(self, job: Job) -> bool:
+        """Delete at the provider and retract from Slack; True when nothing is owed any more."""
+        note = None
+        if job.video_id and not self.expired(job):
+            try:
+                await self.sora.delete(job.video_id)
+            except NotFoundError:
+                pass  # already gone or expired
+            except NotSupportedError:
+                note = "provider_keeps"  # e.g. a proxy without DELETE: it expires in 24 h
+            except InvalidRequestError:
+                return False  # not finished yet at Azure: it cannot be deleted until it is
+            except SoraError as exc:
+                log.warning("job %d: delete at the provider failed (%s); later", job.id, exc)
+                return False
+        if job.state == S.DELETED and job.slack_file_id:
+            try:
+                await self.delivery.retract(job)
+            except Exception as exc:
+                log.warning("job %d: retracting the video failed (%s); later", job.id, exc)
+                return False
+        fields: dict[str, Any] = {"cleanup_pending": False}
+        if note:
+            fields["error_code"] = note
+        await self.store.update_job(job.id, **fields)
+        return True

@@ -1,0 +1,347 @@
+"""JobRunner: owns all background work on jobs.
+
+It admits queued jobs (at most ``max_running`` submitting or running at Azure, fair across
+requesters), drives each admitted job through the pipeline in a task it keeps a reference
+to, tells the Delivery about every change (queue positions included), cleans up canceled
+and deleted videos, and resumes every unfinished job from its row at start-up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import time
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+from bot.jobs import outcomes
+from bot.jobs.config import RunnerConfig
+from bot.jobs.delivery import Delivery
+from bot.jobs.pipeline import Pipeline
+from bot.sora import SoraClient
+from bot.store import UNFINISHED, Job, JobKind, JobState, NewJob, StaleState, Store
+
+log = logging.getLogger("bot.jobs")
+S = JobState
+AT_AZURE = (S.SUBMITTING, S.RUNNING)
+
+
+class QueueFull(Exception):
+    def __init__(self, user_id: str, limit: int) -> None:
+        super().__init__(f"{user_id} already has {limit} videos waiting")
+        self.user_id = user_id
+        self.limit = limit
+
+
+class CannotCancel(Exception):
+    """The job is past the point where it can be stopped (it is being delivered)."""
+
+
+@dataclass(frozen=True)
+class DeleteResult:
+    job: Job
+    provider_kept: bool  # the endpoint refused DELETE: it keeps the video until it expires
+
+
+class JobRunner:
+    def __init__(
+        self,
+        store: Store,
+        sora: SoraClient,
+        delivery: Delivery,
+        config: RunnerConfig,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.delivery = delivery
+        self.config = config
+        self.clock = clock
+        self.pipeline = Pipeline(
+            store,
+            sora,
+            delivery,
+            config,
+            clock=clock,
+            nap=self._nap,
+            hold=self._hold,
+            notify=self._notify,
+        )
+        self._tasks: dict[int, asyncio.Task[None]] = {}
+        self._loops: set[asyncio.Task[None]] = set()
+        self._stops: dict[int, asyncio.Event] = {}
+        self._wake = asyncio.Event()
+        self._hold_until = 0.0
+        self._positions: dict[int, int] = {}
+        self._stopping = False
+        self._started = False
+
+    # -- life cycle ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Resume every unfinished job from its row, then start admitting and cleaning."""
+        if self._started:
+            return
+        self._started = True
+        resumed = await self.store.jobs_to_resume()
+        for job in resumed:
+            if job.state == S.SUBMITTING:
+                self.pipeline.unsure.add(job.id)  # the create may have reached Azure
+            if job.state != S.QUEUED:
+                self._spawn(job)
+        if resumed:
+            log.info("resumed %d unfinished jobs", len(resumed))
+        self._loop(self._admission_loop(), "admission")
+        self._loop(self._cleanup_loop(), "cleanup")
+
+    async def stop(self, grace: float = 8.0) -> None:
+        """Stop admitting, let steps in flight finish for ``grace`` s, then cancel the rest.
+
+        Nothing is lost: every job's state is in the store, and a restart resumes it.
+        """
+        self._stopping = True
+        for event in self._stops.values():
+            event.set()
+        self._wake.set()
+        pending = [*self._tasks.values(), *self._loops]
+        if pending:
+            _, late = await asyncio.wait(pending, timeout=grace)
+            for task in late:
+                task.cancel()
+            if late:
+                await asyncio.wait(late, timeout=1.0)
+        log.info("runner stopped (%d jobs left to resume)", len(await self.store.jobs_to_resume()))
+
+    async def run_until_idle(self, limit: float = 60.0) -> None:
+        """Deterministic mode for tests and the demo: return once no job is unfinished,
+        no task runs and no clean-up is owed (or raise TimeoutError)."""
+        await self.start()
+        deadline = time.monotonic() + limit
+        while True:
+            busy = self._tasks or await self.store.jobs_to_resume()
+            owed = await self.store.jobs_needing_cleanup()
+            if not busy and not owed:
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"runner not idle: {len(self._tasks)} tasks")
+            if owed and not self._tasks:
+                await self._cleanup_once()
+            self._wake.set()
+            await asyncio.sleep(0.01)
+
+    # -- what listeners call ------------------------------------------------------------
+
+    async def queue_full(self, user_id: str) -> bool:
+        return await self.store.count_queued_for_user(user_id) >= self.config.max_queued_per_user
+
+    async def enqueue(self, new: NewJob) -> Job:
+        """Queue a job (raises QueueFull). A remix of a parent that cannot be remixed fails
+        at once, with its reason, and never reaches Azure."""
+        if await self.queue_full(new.requester_id):
+            raise QueueFull(new.requester_id, self.config.max_queued_per_user)
+        job = await self.store.create_job(new)
+        if job.kind == JobKind.REMIX:
+            problem = await self._remix_problem(job)
+            if problem is not None:
+                return await self.pipeline.fail(job, problem)
+        log.info("job %d queued for %s (%s, %ss)", job.id, job.requester_id, job.size, job.seconds)
+        self._wake.set()
+        return job
+
+    async def cancel(self, job_id: int, by: str) -> Job:
+        """Cancel an unfinished job (idempotent). Its video, if Azure made one, is deleted
+        there as soon as Azure allows."""
+        job = await self._get(job_id)
+        if job.state == S.UPLOADING:
+            raise CannotCancel("the video is being delivered")
+        if job.state not in UNFINISHED:
+            return job
+        at_azure = job.state != S.QUEUED
+        try:
+            job = await self.pipeline.move(
+                job,
+                S.CANCELED,
+                cancel_requested=True,
+                deleted_by=by,
+                cleanup_pending=at_azure and job.video_id is not None,
+            )
+        except StaleState as exc:
+            return await self.cancel(exc.job.id, by) if exc.job.state in UNFINISHED else exc.job
+        if job_id in self._stops:
+            self._stops[job_id].set()
+        self._wake.set()
+        return job
+
+    async def delete(self, job_id: int, by: str) -> DeleteResult:
+        """Delete a job's video at Azure and where it was delivered (idempotent); an
+        unfinished job is canceled instead."""
+        job = await self._get(job_id)
+        if job.state in UNFINISHED:
+            return DeleteResult(await self.cancel(job_id, by), False)
+        if job.state != S.DELETED:
+            owed = job.video_id is not None or job.slack_file_id is not None
+            job = await self.pipeline.move(job, S.DELETED, deleted_by=by, cleanup_pending=owed)
+        if job.cleanup_pending:
+            await self.pipeline.cleanup(job)
+            job = await self._get(job_id)
+        return DeleteResult(job, job.error_code == "provider_keeps")
+
+    # -- admission ----------------------------------------------------------------------
+
+    async def _admission_loop(self) -> None:
+        while not self._stopping:
+            self._wake.clear()
+            await self._admit()
+            wait = self.config.tick
+            if self._hold_until > self.clock():
+                wait = min(wait, self._hold_until - self.clock())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=max(wait, 0.01))
+
+    async def _admit(self) -> None:
+        for job in await self.store.blocked_remixes():
+            problem = await self._remix_problem(job)
+            if problem is not None:
+                await self.pipeline.fail(job, problem)
+        if self.clock() >= self._hold_until:
+            free = self.config.max_running - await self.store.count_in_state(*AT_AZURE)
+            if free > 0:
+                for job in await self.store.next_jobs_to_admit(free):
+                    await self._admit_one(job)
+        await self._publish_positions()
+
+    async def _admit_one(self, job: Job) -> None:
+        if job.kind == JobKind.REMIX:
+            problem = await self._remix_problem(job)
+            if problem is not None:
+                await self.pipeline.fail(job, problem)
+                return
+        if job.attempts >= self.config.max_create_attempts:
+            await self.pipeline.fail(job, outcomes.gave_up(job.attempts))
+            return
+        try:
+            job = await self.pipeline.move(
+                job, S.SUBMITTING, attempts=job.attempts + 1, submitted_at=self.clock()
+            )
+        except StaleState:
+            return  # canceled meanwhile
+        self._spawn(job)
+
+    async def _remix_problem(self, job: Job) -> outcomes.Outcome | None:
+        if job.parent_job_id is None:
+            return (
+                None
+                if job.parent_video_id
+                else outcomes.parent_unavailable("that video", "is unknown")
+            )
+        parent = await self.store.get_job(job.parent_job_id)
+        label = (parent.version_label if parent else None) or "that version"
+        if parent is None:
+            return outcomes.parent_unavailable(label, "does not exist")
+        if parent.state in (S.FAILED, S.CANCELED):
+            return outcomes.parent_unavailable(label, f"{parent.state} and has no video")
+        if parent.state == S.DELETED:
+            return outcomes.parent_unavailable(label, "was deleted")
+        if parent.state == S.DELIVERED and self.pipeline.expired(parent, self.config.remix_margin):
+            return outcomes.parent_unavailable(
+                label, "expired (the video service keeps videos for 24 hours)"
+            )
+        return None
+
+    async def _publish_positions(self) -> None:
+        positions = await self.store.queue_positions()
+        changed = [jid for jid, pos in positions.items() if self._positions.get(jid) != pos]
+        self._positions = positions
+        for job_id in changed:
+            job = await self.store.get_job(job_id)
+            if job is not None:
+                await self._safe_update(job, positions[job_id])
+
+    # -- driving one job ----------------------------------------------------------------
+
+    def _spawn(self, job: Job) -> None:
+        if job.id in self._tasks or self._stopping:
+            return
+        self._stops[job.id] = asyncio.Event()
+        task = asyncio.create_task(self._drive(job), name=f"job-{job.id}")
+        self._tasks[job.id] = task
+        task.add_done_callback(functools.partial(self._reap, job.id))
+
+    def _reap(self, job_id: int, task: asyncio.Task[None]) -> None:
+        self._tasks.pop(job_id, None)
+        self._stops.pop(job_id, None)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("job %d task died", job_id, exc_info=task.exception())
+        self._wake.set()
+
+    async def _drive(self, job: Job | None) -> None:
+        steps = {
+            S.SUBMITTING: self.pipeline.submit,
+            S.RUNNING: self.pipeline.poll,
+            S.DOWNLOADING: self.pipeline.download,
+            S.UPLOADING: self.pipeline.upload,
+        }
+        try:
+            while job is not None and job.state in steps and not self._stopping:
+                job = await steps[job.state](job)
+        except StaleState as exc:  # canceled or deleted by someone else meanwhile
+            log.info("job %d left the pipeline: it is %s", exc.job.id, exc.job.state)
+
+    async def _nap(self, job_id: int, seconds: float) -> bool:
+        """Sleep, or return True at once if the job is canceled or the runner stops."""
+        event = self._stops.get(job_id)
+        if event is None:
+            await asyncio.sleep(seconds)
+            return self._stopping
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(event.wait(), timeout=seconds)
+        return event.is_set()
+
+    def _hold(self, seconds: float) -> None:
+        self._hold_until = max(self._hold_until, self.clock() + seconds)
+
+    async def _notify(self, job: Job) -> None:
+        position = self._positions.get(job.id) if job.state == S.QUEUED else None
+        await self._safe_update(job, position)
+        if job.state not in (S.QUEUED, S.SUBMITTING, S.RUNNING):
+            self._wake.set()
+
+    async def _safe_update(self, job: Job, position: int | None) -> None:
+        try:
+            await self.delivery.job_updated(job, position)
+        except Exception:
+            log.exception("job %d: progress report failed", job.id)
+
+    # -- clean-up -----------------------------------------------------------------------
+
+    async def _cleanup_loop(self) -> None:
+        while not self._stopping:
+            await self._cleanup_once()
+            await asyncio.sleep(self.config.cleanup_interval)
+
+    async def _cleanup_once(self) -> None:
+        for job in await self.store.jobs_needing_cleanup():
+            if job.id not in self._tasks:
+                await self.pipeline.cleanup(job)
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def _loop(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        self._loops.add(task)
+
+        def done(t: asyncio.Task[None]) -> None:
+            self._loops.discard(t)
+            if not t.cancelled() and t.exception() is not None:
+                log.error("runner %s loop died", name, exc_info=t.exception())
+
+        task.add_done_callback(done)
+
+    async def _get(self, job_id: int) -> Job:
+        job = await self.store.get_job(job_id)
+        if job is None:
+            raise KeyError(f"no job {job_id}")
+        return job
