@@ -8,6 +8,7 @@ import contextlib
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from bot.config import Command, ConfigError, Settings
 from bot.logs import setup_logging
@@ -19,6 +20,22 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("run", help="run the bot (Socket Mode if SLACK_APP_TOKEN is set, else HTTP)")
+    demo = sub.add_parser("demo", help="make a video with the built-in emulator, no accounts")
+    demo.add_argument("prompt", help="what the video shows")
+    shape = demo.add_mutually_exclusive_group()
+    shape.add_argument("--landscape", action="store_true", help="1280x720")
+    shape.add_argument("--portrait", action="store_true", help="720x1280 (the default)")
+    shape.add_argument("--size", help="WxH: 720x1280, 1280x720, 1024x1792 or 1792x1024")
+    demo.add_argument("--seconds", type=int, default=4, choices=(4, 8, 12))
+    demo.add_argument(
+        "--remix",
+        action="append",
+        default=[],
+        metavar="CHANGE",
+        help="then remix the previous version with this change (repeat for a chain)",
+    )
+    demo.add_argument("--out", type=Path, default=Path("sora-demo"), help="output directory")
+    demo.add_argument("--fast", action="store_true", help="finish in about a second")
     emu = sub.add_parser("emulator", help="serve the local Sora API emulator on loopback")
     emu.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
     emu.add_argument("--port", type=int, default=8765, help="port to listen on (8765)")
@@ -58,6 +75,21 @@ async def _serve_emulator(args: argparse.Namespace) -> None:
         await stop.wait()
 
 
+def _demo(args: argparse.Namespace, settings: Settings) -> int:
+    from bot import demo  # imported here: the other commands need none of it
+
+    size = args.size or ("1280x720" if args.landscape else "720x1280")
+    return demo.main(
+        args.prompt,
+        size=size,
+        seconds=args.seconds,
+        remixes=args.remix,
+        out_dir=args.out,
+        deployment=settings.sora_deployment,
+        fast=args.fast,
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     command: Command = args.command or "run"
@@ -66,6 +98,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"sora-bot {command}: {exc}", file=sys.stderr)
         return 2
+    if command == "demo":
+        # The terminal shows the progress bars; the log goes next to the videos.
+        args.out.mkdir(parents=True, exist_ok=True)
+        with open(args.out / "demo.log", "a", encoding="utf-8") as log_file:
+            setup_logging(settings.log_level, settings.log_format, log_file)
+            return _demo(args, settings)
     setup_logging(settings.log_level, settings.log_format)
     if command == "emulator":
         with contextlib.suppress(KeyboardInterrupt):

@@ -86,14 +86,13 @@ class JobRunner:
         if self._started:
             return
         self._started = True
-        resumed = await self.store.jobs_to_resume()
+        resumed = [j for j in await self.store.jobs_to_resume() if j.state != S.QUEUED]
         for job in resumed:
             if job.state == S.SUBMITTING:
                 self.pipeline.unsure.add(job.id)  # the create may have reached Azure
-            if job.state != S.QUEUED:
-                self._spawn(job)
+            self._spawn(job)
         if resumed:
-            log.info("resumed %d unfinished jobs", len(resumed))
+            log.info("resumed %d jobs in flight", len(resumed))
         self._loop(self._admission_loop(), "admission")
         self._loop(self._cleanup_loop(), "cleanup")
 

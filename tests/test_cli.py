@@ -1,0 +1,126 @@
+"""The ``sora-bot`` command as a user runs it: real subprocesses."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+
+from bot.sora import ApiKeyAuth, SoraClient, VideoStatus
+
+BOT = [sys.executable, "-m", "bot"]
+
+
+def clean_env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SORA_", "SLACK_", "AZURE_"))}
+    env["HOME"] = str(tmp_path)
+    return env
+
+
+def test_demo_makes_a_remix_chain(tmp_path: Path) -> None:
+    out = tmp_path / "videos"
+    result = subprocess.run(
+        [*BOT, "demo", "a corgi surfing", "--fast", "--landscape", "--remix", "at night"],
+        cwd=tmp_path,
+        env=clean_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    for name in ("job-1-v1.mp4", "job-2-v2.mp4"):
+        assert (tmp_path / "sora-demo" / name).read_bytes()[4:8] == b"ftyp"
+    assert "v2: sora-demo/job-2-v2.mp4" in result.stdout
+    assert "delivered" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+    assert "job 2 uploading -> delivered" in (tmp_path / "sora-demo" / "demo.log").read_text()
+    assert not out.exists()
+
+
+def test_demo_refuses_bad_input_clearly(tmp_path: Path) -> None:
+    for args, message in (
+        (["   "], "the prompt is empty"),
+        (["x", "--size", "1920x1080"], "size '1920x1080' is not supported"),
+        (["x", "--remix", ""], "the prompt is empty"),
+    ):
+        result = subprocess.run(
+            [*BOT, "demo", *args],
+            cwd=tmp_path,
+            env=clean_env(tmp_path),
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        assert result.returncode == 2
+        assert message in result.stderr
+        assert "Traceback" not in result.stderr
+
+
+def test_bad_configuration_names_every_problem(tmp_path: Path) -> None:
+    env = clean_env(tmp_path) | {"SORA_MAX_RUNNING_JOBS": "abc", "SLACK_BOT_TOKEN": "nope"}
+    result = subprocess.run(
+        [*BOT, "run"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 2
+    for problem in ("SORA_MAX_RUNNING_JOBS", "SLACK_BOT_TOKEN", "AZURE_OPENAI_ENDPOINT"):
+        assert problem in result.stderr
+    assert "nope" not in result.stderr  # a token is never echoed
+    assert "Traceback" not in result.stderr
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def test_emulator_command_serves_the_api_and_stops_on_sigterm(tmp_path: Path) -> None:
+    port = free_port()
+    proc = await asyncio.create_subprocess_exec(
+        *BOT,
+        "emulator",
+        "--port",
+        str(port),
+        "--fast",
+        cwd=tmp_path,
+        env=clean_env(tmp_path),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert proc.stdout is not None
+        line = await asyncio.wait_for(proc.stdout.readline(), timeout=20)
+        assert f"http://127.0.0.1:{port}/openai/v1" in line.decode()
+        async with httpx.AsyncClient() as http:
+            sora = SoraClient(
+                http,
+                base_url=f"http://127.0.0.1:{port}/openai/v1",
+                deployment="sora-2",
+                auth=ApiKeyAuth("emulator-key"),
+            )
+            video = await sora.create("a lighthouse")
+            for _ in range(100):
+                if (await sora.retrieve(video.id)).status == VideoStatus.COMPLETED:
+                    break
+                await asyncio.sleep(0.1)
+            assert (await sora.retrieve(video.id)).status == VideoStatus.COMPLETED
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), timeout=10) == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
