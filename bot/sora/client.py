@@ -20,7 +20,6 @@ from bot.sora.errors import (
     APIError,
     AuthenticationError,
     InvalidResponseError,
-    RateLimitError,
     SoraValidationError,
     TransportError,
     error_from_response,
@@ -269,7 +268,7 @@ class SoraClient:
     ) -> T:
         def wait(state: RetryCallState) -> float:
             exc = state.outcome.exception() if state.outcome else None
-            if isinstance(exc, RateLimitError) and exc.retry_after is not None:
+            if isinstance(exc, APIError) and exc.retry_after is not None:
                 return exc.retry_after
             return self._retry.backoff(state.attempt_number, self._rand)
 

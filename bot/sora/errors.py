@@ -62,7 +62,7 @@ class TransportError(SoraError):
 
 
 class APIError(SoraError):
-    """An error answer from the endpoint."""
+    """An error answer from the endpoint (``retry_after``: the server's hint, if any)."""
 
     def __init__(
         self,
@@ -73,9 +73,11 @@ class APIError(SoraError):
         type: str | None = None,
         param: str | None = None,
         request_id: str | None = None,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
+        self.retry_after = retry_after  # the server's Retry-After hint, in seconds
         self.status = status
         self.code = code
         self.type = type
@@ -124,10 +126,6 @@ class NotSupportedError(APIError):
 class RateLimitError(APIError):
     """429: slow down; ``retry_after`` is the server's hint in seconds, if any."""
 
-    def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any) -> None:
-        super().__init__(message, **kw)
-        self.retry_after = retry_after
-
 
 class TooManyRunningTasksError(RateLimitError):
     """429 "Too many running tasks": the deployment's cap on concurrent jobs is reached."""
@@ -167,6 +165,7 @@ def error_from_response(
         "type": type_,
         "param": param,
         "request_id": request_id,
+        "retry_after": retry_after,
     }
     lower = message.lower()
     if status == 400:
@@ -183,8 +182,8 @@ def error_from_response(
         return NotSupportedError(message, **kw)
     if status == 429:
         if "too many running tasks" in lower:
-            return TooManyRunningTasksError(message, retry_after=retry_after, **kw)
-        return RateLimitError(message, retry_after=retry_after, **kw)
+            return TooManyRunningTasksError(message, **kw)
+        return RateLimitError(message, **kw)
     if status >= 500 or status == 408:
         return ServerError(message, **kw)
     return APIError(message, **kw)
