@@ -1,0 +1,149 @@
+"""Parsing what people type after ``/sora``: pure, no I/O.
+
+``/sora PROMPT [--landscape|--portrait|--size WxH] [--seconds 4|8|12]``; flags may stand
+anywhere in the text (``--seconds=8`` works too, and so do the en and em dashes some
+keyboards turn ``--`` into). A subcommand is the whole text (``/sora list``); blank text
+(spaces, zero-width characters) opens the modal. The prompt is the rest of the text, with
+Slack's ``&amp;``/``&lt;``/``&gt;`` escapes undone, kept otherwise as typed.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from bot.sora import DEFAULT_SECONDS, DEFAULT_SIZE, SECONDS, SIZES
+from bot.sora.models import PROMPT_MAX
+
+SUBCOMMANDS = ("help", "list", "usage", "queue")
+EXAMPLE = "/sora a corgi surfing at sunset --landscape --seconds 8"
+LANDSCAPE, PORTRAIT = "1280x720", "720x1280"
+_INVISIBLE = re.compile(r"[\s\u200b-\u200f\u2028-\u202f\u2060-\u2064\ufeff\u00ad]+")
+_FLAG = re.compile(r"(?:(?<=\s)|^)(?:--|[\u2013\u2014])([A-Za-z][\w-]*)(?:=(\S*))?(?=\s|$)")
+
+
+@dataclass(frozen=True)
+class VideoRequest:
+    prompt: str
+    size: str = DEFAULT_SIZE
+    seconds: int = DEFAULT_SECONDS
+
+
+@dataclass(frozen=True)
+class Subcommand:
+    name: str
+
+
+@dataclass(frozen=True)
+class OpenModal:
+    """Blank text: open the options modal."""
+
+
+@dataclass(frozen=True)
+class Invalid:
+    problem: str
+    example: str = EXAMPLE
+
+
+Parsed = VideoRequest | Subcommand | OpenModal | Invalid
+
+
+def unescape(text: str) -> str:
+    """Undo Slack's three escapes (``&amp;`` last, so ``&amp;lt;`` stays ``&lt;``)."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def is_blank(text: str) -> bool:
+    return not _INVISIBLE.sub("", text)
+
+
+def parse_command(text: str) -> Parsed:
+    if is_blank(text):
+        return OpenModal()
+    stripped = text.strip()
+    if stripped.lower() in SUBCOMMANDS:
+        return Subcommand(stripped.lower())
+
+    size: str | None = None
+    seconds: int | None = None
+    pieces: list[str] = []
+    position = 0
+    matches = list(_FLAG.finditer(text))
+    for match in matches:
+        pieces.append(text[position : match.start()])
+        position = match.end()
+        name, value = match.group(1).lower(), match.group(2)
+        takes_value = name in ("size", "seconds")
+        if takes_value and value is None:
+            value, position = _next_word(text, position)
+            if value is None or _starts_flag(value):
+                return Invalid(f"`--{name}` needs a value, for example `--{name} {_sample(name)}`")
+        elif not takes_value and value is not None:
+            return Invalid(f"`--{name}` takes no value")
+        if name in ("landscape", "portrait") or name == "size":
+            chosen = _size_for(name, value)
+            if isinstance(chosen, Invalid):
+                return chosen
+            if size is not None:
+                return Invalid(
+                    "choose one shape: `--landscape`, `--portrait` or `--size WxH`, once"
+                )
+            size = chosen
+        elif name == "seconds":
+            if seconds is not None:
+                return Invalid("`--seconds` is given twice; give it once")
+            assert value is not None
+            if not value.isdigit() or int(value) not in SECONDS:
+                return Invalid(f"`--seconds {value}` is not possible; use 4, 8 or 12")
+            seconds = int(value)
+        else:
+            return Invalid(
+                f"`--{name}` is not an option; the options are `--landscape`, `--portrait`, "
+                "`--size WxH` and `--seconds 4|8|12`"
+            )
+    pieces.append(text[position:])
+    prompt = unescape(_join(pieces))
+    if is_blank(prompt):
+        return Invalid("the prompt is empty: say what the video should show")
+    if len(prompt) > PROMPT_MAX:
+        return Invalid(f"the prompt is {len(prompt):,} characters; the limit is {PROMPT_MAX:,}")
+    return VideoRequest(prompt, size or DEFAULT_SIZE, seconds or DEFAULT_SECONDS)
+
+
+def _sample(name: str) -> str:
+    return "8" if name == "seconds" else LANDSCAPE
+
+
+def _starts_flag(word: str) -> bool:
+    return word.startswith(("--", "\u2013", "\u2014"))
+
+
+def _next_word(text: str, position: int) -> tuple[str | None, int]:
+    match = re.compile(r"\s+(\S+)").match(text, position)
+    if match is None:
+        return None, position
+    return match.group(1), match.end()
+
+
+def _size_for(name: str, value: str | None) -> str | Invalid:
+    if name == "landscape":
+        return LANDSCAPE
+    if name == "portrait":
+        return PORTRAIT
+    assert value is not None
+    size = value.lower().replace("×", "x")
+    if size not in SIZES:
+        return Invalid(f"`--size {value}` is not possible; use one of {', '.join(SIZES)}")
+    return size
+
+
+def _join(pieces: list[str]) -> str:
+    """Glue the text around removed flags, leaving one space where a flag stood."""
+    out = ""
+    for piece in pieces:
+        if out and not out[-1].isspace() and piece and not piece[0].isspace():
+            out += " "
+        elif out and out[-1].isspace() and piece and piece[0].isspace():
+            piece = piece.lstrip()
+        out += piece
+    return out.strip()
