@@ -109,6 +109,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(_serve_emulator(args))
         return 0
+    if command == "run":
+        from bot.serve import serve
+
+        return asyncio.run(serve(settings))
     print(f"sora-bot {command}: not available yet in this version", file=sys.stderr)
     return 2
 

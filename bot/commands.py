@@ -147,3 +147,21 @@ def _join(pieces: list[str]) -> str:
             piece = piece.lstrip()
         out += piece
     return out.strip()
+
+
+_REMIX = re.compile(r"^\s*remix\b(?:\s*(v\d+)\b)?\s*[:\-\u2013\u2014]?\s*(.*)$", re.I | re.S)
+
+
+@dataclass(frozen=True)
+class RemixReply:
+    change: str  # "" when the reply named no change
+    version: str | None = None  # "v2" for `remix v2: ...`; None means the latest
+
+
+def parse_remix(text: str) -> RemixReply | None:
+    """``remix: CHANGE``, ``remix CHANGE``, ``remix v2: CHANGE`` (any case); else None."""
+    match = _REMIX.match(unescape(text or ""))
+    if match is None:
+        return None
+    version = match.group(1).lower() if match.group(1) else None
+    return RemixReply(match.group(2).strip(), version)

@@ -1,7 +1,7 @@
 """The job runner: the durable queue's worker (admission, polling, delivery, recovery)."""
 
 from bot.jobs.config import RunnerConfig
-from bot.jobs.delivery import Artifacts, Delivery, LocalDirectoryDelivery
+from bot.jobs.delivery import Artifacts, Delivery, DeliveryRefused, LocalDirectoryDelivery
 from bot.jobs.outcomes import Outcome
 from bot.jobs.polling import PollPolicy, PollTracker
 from bot.jobs.runner import CannotCancel, DeleteResult, JobRunner, QueueFull
@@ -11,6 +11,7 @@ __all__ = [
     "CannotCancel",
     "DeleteResult",
     "Delivery",
+    "DeliveryRefused",
     "JobRunner",
     "LocalDirectoryDelivery",
     "Outcome",

@@ -32,6 +32,11 @@ class Artifacts:
 Remember = Callable[[str], Awaitable[Job]]
 
 
+class DeliveryRefused(Exception):
+    """The destination refuses for good (the bot left the channel, it was archived):
+    retrying cannot help, so the job fails with this message."""
+
+
 class Delivery(Protocol):
     async def job_updated(self, job: Job, queue_position: int | None) -> None:
         """The job's state, progress or queue position changed. Must not raise."""
@@ -71,10 +76,11 @@ class LocalDirectoryDelivery:
         await asyncio.to_thread(self.directory.mkdir, parents=True, exist_ok=True)
         target = self.directory / f"{self._name(job)}.mp4"
         await remember(target.name)
-        await asyncio.to_thread(_copy_atomic, artifacts.video, target)
+        # The video last: its presence is what delivered_already() checks after a crash.
         if artifacts.thumbnail is not None and artifacts.thumbnail.exists():
             thumb = self.directory / f"{self._name(job)}.webp"
             await asyncio.to_thread(_copy_atomic, artifacts.thumbnail, thumb)
+        await asyncio.to_thread(_copy_atomic, artifacts.video, target)
 
     async def delivered_already(self, job: Job) -> bool:
         if not job.slack_file_id:

@@ -32,6 +32,7 @@ EXPIRED = "expired"
 PARENT_UNAVAILABLE = "parent_unavailable"
 UNCONFIRMED = "unconfirmed"
 INPUT_MISSING = "input_missing"
+DELIVERY_REFUSED = "delivery_refused"
 
 
 def from_video(video: Video) -> Outcome:
@@ -112,3 +113,7 @@ def gave_up(attempts: int) -> Outcome:
         f"The video service failed {attempts} times in a row, so the bot stopped trying. "
         "Try again later.",
     )
+
+
+def delivery_refused(why: str) -> Outcome:
+    return Outcome(DELIVERY_REFUSED, f"The video was made but could not be posted: {why}")

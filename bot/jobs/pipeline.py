@@ -15,7 +15,7 @@ from typing import Any
 
 from bot.jobs import outcomes
 from bot.jobs.config import RunnerConfig
-from bot.jobs.delivery import Artifacts, Delivery
+from bot.jobs.delivery import Artifacts, Delivery, DeliveryRefused
 from bot.jobs.polling import PollTracker
 from bot.jobs.reconcile import CannotList, Reconciler
 from bot.sora import (
@@ -264,6 +264,8 @@ class Pipeline:
                 break
             except NotFoundError:
                 return await self.fail(job, outcomes.expired())
+            except DeliveryRefused as exc:
+                return await self.fail(job, outcomes.delivery_refused(str(exc)))
             except Exception as exc:  # a delivery failure never loses the job: try again
                 attempt += 1
                 log.warning("job %d: delivery failed (%s), attempt %d", job.id, exc, attempt)

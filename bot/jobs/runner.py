@@ -136,9 +136,14 @@ class JobRunner:
     async def queue_full(self, user_id: str) -> bool:
         return await self.store.count_queued_for_user(user_id) >= self.config.max_queued_per_user
 
-    async def enqueue(self, new: NewJob) -> Job:
-        """Queue a job (raises QueueFull). A remix of a parent that cannot be remixed fails
-        at once, with its reason, and never reaches Azure."""
+    def wake(self) -> None:
+        """Look at the queue now (a job was queued, or its card is ready)."""
+        self._wake.set()
+
+    async def enqueue(self, new: NewJob, *, wake: bool = True) -> Job:
+        """Queue a job (raises QueueFull, or DuplicateJob for a used ``dedupe_key``). A
+        remix of a parent that cannot be remixed fails at once, with its reason, and never
+        reaches Azure. ``wake=False`` lets the caller post the job's card first."""
         if await self.queue_full(new.requester_id):
             raise QueueFull(new.requester_id, self.config.max_queued_per_user)
         job = await self.store.create_job(new)
@@ -147,7 +152,8 @@ class JobRunner:
             if problem is not None:
                 return await self.pipeline.fail(job, problem)
         log.info("job %d queued for %s (%s, %ss)", job.id, job.requester_id, job.size, job.seconds)
-        self._wake.set()
+        if wake:
+            self._wake.set()
         return job
 
     async def cancel(self, job_id: int, by: str) -> Job:
@@ -236,7 +242,10 @@ class JobRunner:
                 if job.parent_video_id
                 else outcomes.parent_unavailable("that video", "is unknown")
             )
-        parent = await self.store.get_job(job.parent_job_id)
+        return self.parent_problem(await self.store.get_job(job.parent_job_id))
+
+    def parent_problem(self, parent: Job | None) -> outcomes.Outcome | None:
+        """Why this job's video cannot be remixed (failed, canceled, deleted, expired)."""
         label = (parent.version_label if parent else None) or "that version"
         if parent is None:
             return outcomes.parent_unavailable(label, "does not exist")

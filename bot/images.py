@@ -1,0 +1,112 @@
+"""Fetching a Slack file to use as a video's first frame, safely.
+
+The bot token is sent only to Slack's file host (``files.slack.com``, or the host of
+``SLACK_API_URL`` for proxies and tests), downloads stop at 20 MB, and the bytes must
+really be an image: when the app lacks ``files:read``, Slack answers with its HTML login
+page and status 200, which is reported to the person (and logged for the admin) instead of
+being sent to Sora.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import uuid
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import aiohttp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot import slack_ui
+from bot.intake import Ask, Refused
+from bot.media import IMAGE_MIMETYPES, MediaError, fit_image
+from bot.store import JobKind
+
+log = logging.getLogger(__name__)
+MAX_BYTES = 20 * 1024 * 1024
+FILES_HOST = "files.slack.com"
+MISSING_FILES_READ = (
+    "Slack sent a web page instead of the image: the app probably lacks the `files:read` "
+    "permission. Ask a workspace admin to reinstall it from manifest.yml."
+)
+
+
+class ImageFetcher:
+    def __init__(
+        self,
+        client: AsyncWebClient,
+        http: aiohttp.ClientSession,
+        token: str,
+        *,
+        api_url: str,
+        work_dir: Path,
+        max_bytes: int = MAX_BYTES,
+    ) -> None:
+        self.client = client
+        self.http = http
+        self._token = token
+        self.hosts = {FILES_HOST, urlsplit(api_url).hostname or FILES_HOST}
+        self.work_dir = work_dir
+        self.max_bytes = max_bytes
+
+    async def attach(self, ask: Ask, file_id: str) -> Ask | Refused:
+        """The same request with the image fitted to its size as first frame, or why not."""
+        try:
+            data = await self._fetch(file_id)
+            fitted = await asyncio.to_thread(fit_image, data, ask.size)
+        except MediaError as exc:
+            return Refused(slack_ui.notice(f":frame_with_picture: Can't use that image: {exc}."))
+        path = self.work_dir / "inputs" / f"{uuid.uuid4().hex}.png"
+        await asyncio.to_thread(_write, path, fitted)
+        return dataclasses.replace(ask, kind=JobKind.IMAGE, image_path=str(path))
+
+    async def _fetch(self, file_id: str) -> bytes:
+        try:
+            info = (await self.client.files_info(file=file_id)).get("file") or {}
+        except SlackApiError as exc:
+            error = exc.response.get("error")
+            if error == "missing_scope":
+                log.error("files.info refused: the app lacks files:read")
+                raise MediaError(MISSING_FILES_READ) from exc
+            raise MediaError(f"Slack would not share the file ({error})") from exc
+        mimetype = str(info.get("mimetype") or "").lower()
+        if mimetype and mimetype not in IMAGE_MIMETYPES:
+            raise MediaError("only PNG, JPEG and WebP images can be a first frame")
+        if int(info.get("size") or 0) > self.max_bytes:
+            raise MediaError(f"it is larger than {self.max_bytes // (1024 * 1024)} MB")
+        url = str(info.get("url_private_download") or info.get("url_private") or "")
+        parts = urlsplit(url)
+        if info.get("is_external") or parts.hostname not in self.hosts:
+            raise MediaError("it is stored outside Slack, so the bot will not fetch it")
+        if parts.scheme != "https" and parts.hostname == FILES_HOST:
+            raise MediaError("its address is not secure")
+        return await self._download(url)
+
+    async def _download(self, url: str) -> bytes:
+        headers = {"Authorization": f"Bearer {self._token}"}
+        buf = bytearray()
+        try:
+            async with self.http.get(url, headers=headers, allow_redirects=False) as resp:
+                ctype = resp.headers.get("Content-Type", "")
+                if resp.status in (301, 302, 303, 307, 308) or ctype.startswith("text/html"):
+                    log.error("image download answered a web page: is files:read missing?")
+                    raise MediaError(MISSING_FILES_READ)
+                if resp.status != 200:
+                    raise MediaError(f"Slack answered {resp.status} for the file")
+                async for chunk in resp.content.iter_chunked(64 * 1024):
+                    buf += chunk
+                    if len(buf) > self.max_bytes:
+                        raise MediaError(f"it is larger than {self.max_bytes // (1024 * 1024)} MB")
+        except aiohttp.ClientError as exc:
+            raise MediaError("the download from Slack failed; try again") from exc
+        if buf[:15].lower().startswith((b"<!doctype html", b"<html")):
+            raise MediaError(MISSING_FILES_READ)
+        return bytes(buf)
+
+
+def _write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)

@@ -1,0 +1,135 @@
+"""Starting a job from any Slack surface: the checks, the row, the card.
+
+Every surface (``/sora``, the modal, remix replies, shortcuts) comes through here, so the
+channel allow-list, the per-user queue cap and the daily seconds quota apply alike, a
+retried Slack delivery never makes a second job (``dedupe_key``), and nothing reaches Sora
+for a request that is refused.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from slack_sdk.errors import SlackApiError
+
+from bot import slack_ui
+from bot.cards import Cards
+from bot.config import Settings
+from bot.jobs import JobRunner, QueueFull
+from bot.store import DuplicateJob, Job, JobKind, NewJob, Store
+
+log = logging.getLogger(__name__)
+DAY = 86400
+
+
+@dataclass(frozen=True)
+class Refused:
+    message: slack_ui.Message
+
+
+@dataclass(frozen=True)
+class Ask:
+    """One request for a video, whatever surface it came from."""
+
+    team_id: str
+    channel_id: str
+    user_id: str
+    prompt: str
+    size: str
+    seconds: int
+    thread_ts: str | None = None
+    kind: JobKind = JobKind.TEXT
+    parent: Job | None = None
+    image_path: str | None = None
+    dedupe_key: str | None = None
+    command_text: str | None = None  # to echo back if the bot cannot post
+
+
+class Intake:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        runner: JobRunner,
+        cards: Cards,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.runner = runner
+        self.cards = cards
+        self.clock = clock
+
+    def allowed(self, channel_id: str) -> bool:
+        allowed = self.settings.allowed_channel_ids
+        return not allowed or channel_id in allowed
+
+    def is_admin(self, user_id: str) -> bool:
+        return user_id in self.settings.admin_user_ids
+
+    async def check(self, user_id: str, channel_id: str, seconds: int) -> Refused | None:
+        """Why this person may not start a video here now, or None."""
+        if not self.allowed(channel_id):
+            return Refused(slack_ui.notice(
+                ":no_entry_sign: Sora isn't enabled in this channel. Ask a workspace admin, "
+                "or use a channel where it is."
+            ))  # fmt: skip
+        if await self.runner.queue_full(user_id):
+            limit = self.settings.max_queued_per_user
+            return Refused(slack_ui.notice(
+                f":hourglass: You already have {limit} videos waiting, the most one person "
+                "may queue. Try again when one has started, or cancel one from its card."
+            ))  # fmt: skip
+        limit = self.settings.user_daily_seconds
+        if limit:
+            used = await self.store.seconds_used(user_id, self.clock() - DAY)
+            if used + seconds > limit:
+                left = max(0, limit - used)
+                return Refused(slack_ui.notice(
+                    f":stopwatch: That would pass your limit of {limit} seconds of video a "
+                    f"day: you have {left} seconds left (failed and blocked videos don't "
+                    "count). A shorter clip may fit: `--seconds 4`."
+                ))  # fmt: skip
+        return None
+
+    async def start(self, ask: Ask) -> Job | Refused:
+        refused = await self.check(ask.user_id, ask.channel_id, ask.seconds)
+        if refused is not None:
+            return refused
+        new = NewJob(
+            team_id=ask.team_id,
+            channel_id=ask.channel_id,
+            requester_id=ask.user_id,
+            kind=ask.kind,
+            prompt=ask.prompt,
+            model=self.settings.sora_deployment,
+            size=ask.size,
+            seconds=ask.seconds,
+            thread_ts=ask.thread_ts,
+            input_image_path=ask.image_path,
+            parent_job_id=ask.parent.id if ask.parent else None,
+            parent_video_id=ask.parent.video_id if ask.parent else None,
+            dedupe_key=ask.dedupe_key,
+        )
+        try:
+            job = await self.runner.enqueue(new, wake=False)
+        except QueueFull:
+            return Refused(slack_ui.notice(":hourglass: Your queue is full; try again soon."))
+        except DuplicateJob as duplicate:
+            log.info("duplicate request %s: job %d exists", ask.dedupe_key, duplicate.job.id)
+            return duplicate.job
+        try:
+            job = await self.cards.ensure(job)
+        except SlackApiError as exc:
+            error = str(exc.response.get("error"))
+            log.info("job %d: cannot post its card (%s); canceling it", job.id, error)
+            await self.runner.cancel(job.id, by=ask.user_id)
+            if error in ("not_in_channel", "channel_not_found"):
+                return Refused(slack_ui.invite_reply(ask.command_text or ask.prompt))
+            return Refused(slack_ui.notice(f":warning: Slack refused the card ({error})."))
+        self.runner.wake()
+        return job

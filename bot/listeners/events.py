@@ -1,0 +1,109 @@
+"""Events: ``remix`` replies in video threads, and delete reactions.
+
+Both listeners always match their event type (Socket Mode acks only what a listener
+handled); everything not meant for the bot is ignored inside.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot import slack_ui
+from bot.commands import parse_remix
+from bot.intake import Refused
+from bot.listeners.common import say_in_thread, tell
+from bot.listeners.manage import remove
+from bot.listeners.remix import start_remix
+from bot.services import Services
+
+log = logging.getLogger(__name__)
+REPLY_SUBTYPES = (None, "thread_broadcast", "file_share")
+
+
+def register(app: AsyncApp, services: Services) -> None:
+    @app.event("message")
+    async def on_message(
+        body: dict[str, Any], event: dict[str, Any], client: AsyncWebClient
+    ) -> None:
+        if event.get("bot_id") or event.get("subtype") not in REPLY_SUBTYPES:
+            return  # bots, edits, deletions, joins...: acked and ignored
+        thread, ts = event.get("thread_ts"), event.get("ts")
+        remix = parse_remix(str(event.get("text") or ""))
+        if not thread or thread == ts or remix is None:
+            return
+        if not await services.store.claim_event(f"event:{body.get('event_id') or ts}"):
+            return
+        channel, user = str(event.get("channel")), str(event.get("user") or "")
+        await _remix_reply(services, client, channel, str(thread), user, remix, body)
+
+    @app.event("reaction_added")
+    async def on_reaction(
+        body: dict[str, Any], event: dict[str, Any], client: AsyncWebClient
+    ) -> None:
+        name = str(event.get("reaction") or "").split("::", 1)[0].lower()
+        item = event.get("item") or {}
+        if name not in services.settings.delete_reactions or item.get("type") != "message":
+            return
+        channel, ts = str(item.get("channel") or ""), str(item.get("ts") or "")
+        job = await services.store.find_by_message(channel, ts)
+        if job is None or not services.intake.allowed(channel):
+            return
+        if not await services.store.claim_event(f"event:{body.get('event_id')}"):
+            return
+        user = str(event.get("user") or "")
+        message = await remove(services, job, user)
+        if message is not None:
+            await tell(client, channel, user, message, job.thread_ts)
+
+
+async def _remix_reply(
+    services: Services,
+    client: AsyncWebClient,
+    channel: str,
+    thread: str,
+    user: str,
+    remix: Any,
+    body: dict[str, Any],
+) -> None:
+    store = services.store
+    if not services.intake.allowed(channel):
+        refused = await services.intake.check(user, channel, 4)
+        if refused is not None:
+            await tell(client, channel, user, refused.message, thread)
+        return
+    jobs = await store.jobs_in_thread(channel, thread)
+    if not jobs:
+        await say_in_thread(client, channel, thread, slack_ui.notice(
+            "There is no video in this thread to remix. Start one with `/sora PROMPT`."
+        ))  # fmt: skip
+        return
+    if not remix.change:
+        await say_in_thread(client, channel, thread, slack_ui.notice(
+            "Say what should change, for example `remix: make it night time`."
+        ))  # fmt: skip
+        return
+    if remix.version:
+        parent = await store.job_by_version(channel, thread, remix.version)
+        if parent is None:
+            labels = ", ".join(j.version_label for j in jobs if j.version_label) or "none"
+            await say_in_thread(client, channel, thread, slack_ui.notice(
+                f"There is no {remix.version} in this thread (versions here: {labels})."
+            ))  # fmt: skip
+            return
+    else:
+        parent = await store.latest_delivered_in_thread(channel, thread)
+        if parent is None:
+            await say_in_thread(client, channel, thread, slack_ui.notice(
+                "No video in this thread is finished yet: remix it once it is here."
+            ))  # fmt: skip
+            return
+    key = f"event:{body.get('event_id') or thread}"
+    problem = await start_remix(services, parent, remix.change, user, key)
+    if isinstance(problem, Refused):
+        await tell(client, channel, user, problem.message, thread)
+    elif problem is not None:
+        await say_in_thread(client, channel, thread, problem)

@@ -1,0 +1,90 @@
+"""What ``/sora list``, ``/sora queue`` and ``/sora usage`` show. Pure: data in, Message out."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+from bot.slack_ui import Message, clip, escape, notice, progress_bar
+from bot.store import Job, JobState
+
+STATE_WORDS = {
+    JobState.QUEUED: "queued",
+    JobState.SUBMITTING: "starting",
+    JobState.RUNNING: "in progress",
+    JobState.DOWNLOADING: "finishing",
+    JobState.UPLOADING: "finishing",
+    JobState.DELIVERED: "done",
+    JobState.FAILED: "failed",
+    JobState.CANCELED: "canceled",
+    JobState.DELETED: "deleted",
+}
+
+
+def month_start(now: float) -> float:
+    day = datetime.fromtimestamp(now, UTC)
+    return day.replace(day=1, hour=0, minute=0, second=0, microsecond=0).timestamp()
+
+
+def thread_link(team_domain: str | None, job: Job) -> str | None:
+    thread = job.thread_ts or job.card_ts
+    if not team_domain or not thread:
+        return None
+    return f"https://{team_domain}.slack.com/archives/{job.channel_id}/p{thread.replace('.', '')}"
+
+
+def _prompt(job: Job, limit: int = 80) -> str:
+    return escape(clip(" ".join(job.prompt.split()), limit))
+
+
+def list_message(jobs: list[Job], team_domain: str | None) -> Message:
+    if not jobs:
+        return notice("You have no videos yet. Try `/sora a corgi surfing at sunset`.")
+    lines = ["*Your recent videos*"]
+    for job in jobs:
+        link = thread_link(team_domain, job)
+        label = job.version_label or f"#{job.id}"
+        name = f"<{link}|{label}>" if link else label
+        lines.append(f"• {name} · {STATE_WORDS[job.state]} · {job.seconds} s · {_prompt(job)}")
+    return notice("\n".join(lines))
+
+
+def queue_message(running: list[Job], queued: list[Job], positions: dict[int, int]) -> Message:
+    if not running and not queued:
+        return notice("Nothing is running or waiting. :sparkles:")
+    lines = [f"*Running ({len(running)})*"] if running else []
+    for job in running:
+        progress = progress_bar(job.progress) if job.state == JobState.RUNNING else ""
+        lines.append(
+            f"• <@{job.requester_id}> · {STATE_WORDS[job.state]} {progress} · {_prompt(job)}"
+        )
+    if queued:
+        lines.append(f"*Waiting ({len(queued)})*")
+        ordered = sorted(queued, key=lambda j: positions.get(j.id, 10**9))
+        for job in ordered[:20]:
+            pos = positions.get(job.id)
+            lines.append(f"{pos or '·'}. <@{job.requester_id}> · {_prompt(job)}")
+        if len(ordered) > 20:
+            lines.append(f"… and {len(ordered) - 20} more")
+    return notice("\n".join(lines))
+
+
+def usage_message(
+    user_id: str,
+    own_seconds: int,
+    price: float,
+    everyone: list[tuple[str, int, int]] | None,
+    now: float | None = None,
+) -> Message:
+    month = datetime.fromtimestamp(now if now is not None else time.time(), UTC).strftime("%B %Y")
+    lines = [
+        f"*Usage in {month}* (estimated at ${price:.2f} a second)",
+        f"• You (<@{user_id}>): {own_seconds} s · ${own_seconds * price:,.2f}",
+    ]
+    if everyone is not None:
+        total_s = sum(seconds for _, _, seconds in everyone)
+        lines.append(f"*Everyone: {total_s} s · ${total_s * price:,.2f}*")
+        for user, jobs, seconds in everyone[:30]:
+            lines.append(f"• <@{user}>: {jobs} videos · {seconds} s · ${seconds * price:,.2f}")
+    lines.append("_Failed videos and videos blocked by the content policy are not counted._")
+    return notice("\n".join(lines))

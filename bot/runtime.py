@@ -1,0 +1,129 @@
+"""Wiring for ``sora-bot run``: the store, the Sora client, Slack, the runner, the app.
+
+``open_runtime(settings)`` builds every collaborator once and closes them in order;
+``Runtime.start()``/``stop()`` run and stop the background work (the runner and the card
+throttle). Socket Mode and HTTP mode (``bot.serve``) share it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import httpx
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.app import build_app, build_client
+from bot.cards import Cards
+from bot.config import Settings
+from bot.emulator import Emulator, EmulatorConfig
+from bot.images import ImageFetcher
+from bot.intake import Intake
+from bot.jobs import JobRunner, RunnerConfig
+from bot.services import Services
+from bot.slack_delivery import SlackDelivery
+from bot.sora import ApiKeyAuth, Auth, SoraClient, TokenAuth
+from bot.store import Store
+
+log = logging.getLogger(__name__)
+EMULATOR_KEY = "emulator-key"
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    store: Store
+    client: AsyncWebClient
+    app: AsyncApp
+    runner: JobRunner
+    cards: Cards
+    services: Services
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+    async def start(self) -> None:
+        await self.runner.start()
+        task = asyncio.create_task(self.cards.throttle.run(), name="card-throttle")
+        self._tasks.add(task)
+
+    async def stop(self, grace: float = 7.0) -> None:
+        """Stop admitting, finish or persist what is in flight, flush card edits."""
+        await self.runner.stop(grace=grace)
+        await self.cards.throttle.flush(limit=1.5)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+@contextlib.asynccontextmanager
+async def open_runtime(
+    settings: Settings, *, tuning: Mapping[str, Any] | None = None
+) -> AsyncIterator[Runtime]:
+    """``tuning`` overrides RunnerConfig fields (tests and benchmarks run faster clocks)."""
+    async with contextlib.AsyncExitStack() as stack:
+        store = await stack.enter_async_context(await Store.open(settings.db_path))
+        http = await stack.enter_async_context(
+            httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=10.0))
+        )
+        session = await stack.enter_async_context(
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, sock_read=300))
+        )
+        base_url, auth = await _videos_endpoint(settings, stack)
+        sora = SoraClient(http, base_url=base_url, deployment=settings.sora_deployment, auth=auth)
+        client = build_client(settings)
+        cards = Cards(client, store)
+        work_dir = Path(settings.db_path).parent / "sora-work"  # kept across restarts
+        delivery = SlackDelivery(client, store, cards, session)
+        config = RunnerConfig(
+            work_dir=work_dir,
+            max_running=settings.max_running_jobs,
+            max_queued_per_user=settings.max_queued_per_user,
+            job_timeout=settings.job_timeout,
+        )
+        runner = JobRunner(store, sora, delivery, dataclasses.replace(config, **(tuning or {})))
+        token = settings.slack_bot_token.reveal() if settings.slack_bot_token else ""
+        services = Services(
+            settings=settings,
+            store=store,
+            runner=runner,
+            cards=cards,
+            intake=Intake(settings, store, runner, cards),
+            images=ImageFetcher(
+                client, session, token, api_url=settings.slack_api_url, work_dir=work_dir
+            ),
+        )
+        app = build_app(settings, client, services)
+        yield Runtime(settings, store, client, app, runner, cards, services)
+
+
+async def _videos_endpoint(
+    settings: Settings, stack: contextlib.AsyncExitStack
+) -> tuple[str, Auth]:
+    if settings.emulator:
+        emulator = Emulator(
+            EmulatorConfig(
+                api_keys=frozenset({EMULATOR_KEY}),
+                deployments={settings.sora_deployment: "sora-2"},
+                queue_seconds=2.0,
+                generation_seconds_per_video_second=2.0,
+            )
+        )
+        base = await stack.enter_async_context(emulator.serve())
+        log.warning("SORA_EMULATOR is on: videos come from the built-in emulator at %s", base)
+        return f"{base}/openai/v1", ApiKeyAuth(EMULATOR_KEY)
+    base_url = settings.videos_base_url
+    assert base_url is not None  # Settings requires the endpoint unless the emulator is on
+    if settings.azure_openai_api_key is not None:
+        return base_url, ApiKeyAuth(settings.azure_openai_api_key.reveal())
+    from azure.identity.aio import DefaultAzureCredential
+
+    credential = DefaultAzureCredential()
+    stack.push_async_callback(credential.close)
+    return base_url, TokenAuth(credential, settings.azure_openai_scope)

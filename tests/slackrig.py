@@ -1,0 +1,132 @@
+"""The whole bot against the fake Slack (Socket Mode, real Bolt handler) and the emulator.
+
+async with slack_rig(tmp_path) as rig:
+    ack, latency = await rig.command("a corgi surfing")
+    job = await rig.wait_state(1, JobState.DELIVERED)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, TypeVar
+
+from fakes.slack import FakeSlack, Message
+from rig import fast_emulator_config, fast_runner_config
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+from bot.config import Secret, Settings
+from bot.emulator import Emulator, EmulatorConfig
+from bot.runtime import Runtime, open_runtime
+from bot.store import Job, JobState
+
+T = TypeVar("T")
+
+
+def fast_tuning(work_dir: Path) -> dict[str, Any]:
+    config = fast_runner_config(work_dir)
+    return {
+        name: getattr(config, name)
+        for name in ("poll", "busy_hold", "auth_hold", "retry_floor", "retry_ceiling",
+                     "cleanup_interval", "tick", "reconcile_delay")
+    }  # fmt: skip
+
+
+@dataclass
+class SlackRig:
+    fake: FakeSlack
+    emulator: Emulator
+    runtime: Runtime
+    handler: AsyncSocketModeHandler
+
+    @property
+    def store(self) -> Any:
+        return self.runtime.store
+
+    async def command(
+        self, text: str, user: str = "U1", channel: str = "C1"
+    ) -> tuple[dict[str, Any], float, dict[str, Any]]:
+        payload = self.fake.slash_command(text, user=user, channel=channel)
+        envelope = await self.fake.send_envelope("slash_commands", payload)
+        ack, latency = await self.fake.wait_ack(envelope)
+        return ack, latency, payload
+
+    async def send(self, kind: str, payload: dict[str, Any], **kw: Any) -> dict[str, Any]:
+        envelope = await self.fake.send_envelope(kind, payload, **kw)
+        ack, _ = await self.fake.wait_ack(envelope)
+        return ack
+
+    async def job(self, job_id: int) -> Job:
+        job = await self.runtime.store.get_job(job_id)
+        assert job is not None, f"no job {job_id}"
+        return job
+
+    async def wait_state(self, job_id: int, state: JobState, timeout: float = 20.0) -> Job:
+        async def check() -> Job | None:
+            job = await self.runtime.store.get_job(job_id)
+            return job if job is not None and job.state == state else None
+
+        return await until(check, timeout, f"job {job_id} never became {state}")
+
+    def bot_messages(self, channel: str = "C1") -> list[Message]:
+        return [m for (c, _), m in sorted(self.fake.messages.items()) if c == channel and m.bot_id]
+
+    def shares(self, channel: str, thread_ts: str) -> list[Message]:
+        return [m for m in self.fake.thread(channel, thread_ts) if m.files]
+
+    async def settle_cards(self, timeout: float = 5.0) -> None:
+        async def done() -> bool | None:
+            return True if self.runtime.cards.throttle.pending == 0 else None
+
+        await until(done, timeout, "card edits still pending")
+        await asyncio.sleep(0.05)
+
+
+async def until(check: Callable[[], Awaitable[T | None]], timeout: float, what: str) -> T:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = await check()
+        if result is not None and result is not False:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(what)
+        await asyncio.sleep(0.02)
+
+
+@contextlib.asynccontextmanager
+async def slack_rig(
+    tmp_path: Path,
+    *,
+    emulator_config: EmulatorConfig | None = None,
+    fake: FakeSlack | None = None,
+    cards_per_minute: float = 6000.0,
+    **settings: Any,
+) -> AsyncIterator[SlackRig]:
+    fake = fake or FakeSlack(member_channels={"C1"})
+    emulator = Emulator(emulator_config or fast_emulator_config())
+    async with fake.serve() as api_url, emulator.serve() as videos:
+        config = replace(
+            Settings(),
+            slack_bot_token=Secret("xoxb-test"),
+            slack_app_token=Secret("xapp-test"),
+            slack_api_url=api_url,
+            azure_openai_endpoint=videos,
+            azure_openai_api_key=Secret("emulator-key"),
+            db_path=tmp_path / "bot.db",
+            **settings,
+        )
+        async with open_runtime(config, tuning=fast_tuning(tmp_path / "work")) as runtime:
+            runtime.cards.throttle.per_minute = cards_per_minute
+            handler = AsyncSocketModeHandler(runtime.app, "xapp-test")
+            await runtime.start()
+            await handler.connect_async()  # type: ignore[no-untyped-call]
+            await asyncio.wait_for(fake.socket_connected.wait(), 5)
+            try:
+                yield SlackRig(fake, emulator, runtime, handler)
+            finally:
+                await handler.close_async()  # type: ignore[no-untyped-call]
+                await runtime.stop(grace=1.0)
