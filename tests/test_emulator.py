@@ -754,6 +754,43 @@ async def test_drop_next(emulator: Emulator, client: httpx.AsyncClient) -> None:
     assert (await client.get("/videos")).status_code == 200
 
 
+async def test_lose_answer_next(emulator: Emulator, client: httpx.AsyncClient) -> None:
+    emulator.lose_answer_next(method="POST", path_prefix="/openai/v1/videos")
+    assert (await client.get("/videos")).json()["data"] == []  # GET does not match
+    with pytest.raises(httpx.RemoteProtocolError):
+        await client.post("/videos", json={"model": "sora-2", "prompt": "lost answer"})
+    assert emulator.requests[-1].status == 0  # the client got nothing...
+    assert emulator.create_calls == 1  # ...but the create was processed
+    listed = (await client.get("/videos")).json()["data"]
+    assert [v["prompt"] for v in listed] == ["lost answer"]
+    assert listed[0]["id"] in emulator.videos
+    await create(client)  # one-shot: the next create is answered
+    assert emulator.create_calls == 2
+    emulator.lose_answer_next(method="POST")  # an error answer is lost too
+    with pytest.raises(httpx.RemoteProtocolError):
+        await client.post("/videos", json={"model": "sora-2"})
+    assert emulator.create_calls == 2
+
+
+async def test_lose_answer_next_with_delay_lands_after_the_client_left(
+    emulator: Emulator, client: httpx.AsyncClient
+) -> None:
+    emulator.lose_answer_next(method="POST", delay=0.3)
+    sent = asyncio.create_task(client.post("/videos", json={"model": "sora-2", "prompt": "late"}))
+    await asyncio.sleep(0.1)
+    sent.cancel()  # the client goes away while the create is being processed
+    with pytest.raises(asyncio.CancelledError):
+        await sent
+    assert emulator.create_calls == 0
+    for _ in range(100):
+        if emulator.create_calls:
+            break
+        await asyncio.sleep(0.01)
+    assert emulator.create_calls == 1  # it landed anyway, as at Azure
+    assert [v.prompt for v in emulator.videos.values()] == ["late"]
+    assert emulator.requests[-1].status == 0
+
+
 async def test_cut_download_next(
     emulator: Emulator, client: httpx.AsyncClient, manual_clock: ManualClock
 ) -> None:

@@ -1,11 +1,11 @@
-"""Fault injection: one-shot (or N-shot) failures, delays, drops and cut downloads."""
+"""Fault injection: N-shot failures, delays, drops, lost answers and cut downloads."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-FaultKind = Literal["fail", "delay", "drop", "cut"]
+FaultKind = Literal["fail", "delay", "drop", "lose", "cut"]
 
 
 @dataclass

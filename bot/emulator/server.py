@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -35,7 +36,7 @@ def json_response(
 
 
 class _Dropped(web.Response):
-    """Returned after closing the connection on a `drop_next` fault."""
+    """Returned after closing the connection on a `drop_next` or `lose_answer_next` fault."""
 
 
 class Emulator:
@@ -117,6 +118,23 @@ class Emulator:
     ) -> None:
         self._faults.add(Fault("drop", times, method, path_prefix))
 
+    def lose_answer_next(
+        self,
+        *,
+        times: int = 1,
+        method: str | None = None,
+        path_prefix: str | None = None,
+        delay: float = 0.0,
+    ) -> None:
+        """Process the next matching request normally (a create makes its video), then close
+        the connection without sending the answer: the request reached Azure, the answer was
+        lost. With ``delay``, the request is first received in full, then processed ``delay``
+        seconds later whether or not the client is still there (unlike ``delay_next``, whose
+        request dies with its connection): a create that lands after its client went away.
+        Meant for JSON answers; a download streams as it goes (see cut_download_next).
+        """
+        self._faults.add(Fault("lose", times, method, path_prefix, delay=delay))
+
     def cut_download_next(self, after_bytes: int, *, times: int = 1) -> None:
         self._faults.add(Fault("cut", times, "GET", None, after_bytes=after_bytes))
 
@@ -178,6 +196,27 @@ class Emulator:
             )
 
     async def _answer(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        lose = self._faults.take(("lose",), request.method, request.path)
+        if lose is not None and lose.delay > 0:
+            await self._receive(request)  # cached: a lost connection no longer loses the body
+            await asyncio.sleep(lose.delay)
+        response = await self._process(request, handler)
+        if lose is not None and not isinstance(response, _Dropped):
+            if request.transport is not None:
+                request.transport.close()
+            return _Dropped(status=499)  # processed, but the answer never reaches the client
+        return response
+
+    @staticmethod
+    async def _receive(request: web.Request) -> None:
+        """Read the whole body into the request's cache (the handler reads it from there)."""
+        with contextlib.suppress(ValueError, ConnectionError):  # the handler answers these
+            if request.content_type == "multipart/form-data":
+                await request.post()
+            else:
+                await request.read()
+
+    async def _process(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         method, path = request.method, request.path
         delay = self._faults.take(("delay",), method, path)
         if delay is not None:

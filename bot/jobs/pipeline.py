@@ -95,6 +95,11 @@ class Pipeline:
         if job.video_id:
             return await self.move(job, S.RUNNING)
         if job.id in self.unsure:
+            # A create sent just before a crash may still be landing (Azure lists it only once
+            # made): give it reconcile_delay from the admission, as _ambiguous does.
+            wait = (job.submitted_at or job.created_at) + self.config.reconcile_delay - self.clock()
+            if wait > 0 and await self.nap(job.id, wait):
+                return None
             try:
                 found = await self.reconciler.find(job)
             except CannotList as exc:
