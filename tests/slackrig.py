@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
+import yaml
 from fakes.slack import FakeSlack, Message
 from rig import fast_emulator_config, fast_runner_config
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
@@ -25,6 +26,7 @@ from bot.runtime import Runtime, open_runtime
 from bot.store import Job, JobState
 
 T = TypeVar("T")
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def fast_tuning(work_dir: Path) -> dict[str, Any]:
@@ -106,27 +108,51 @@ async def slack_rig(
     cards_per_minute: float = 6000.0,
     **settings: Any,
 ) -> AsyncIterator[SlackRig]:
-    fake = fake or FakeSlack(member_channels={"C1"})
+    fake = fake or FakeSlack(member_channels={"C1"}, scopes=manifest_scopes())
     emulator = Emulator(emulator_config or fast_emulator_config())
-    async with fake.serve() as api_url, emulator.serve() as videos:
-        config = replace(
-            Settings(),
-            slack_bot_token=Secret("xoxb-test"),
-            slack_app_token=Secret("xapp-test"),
-            slack_api_url=api_url,
-            azure_openai_endpoint=videos,
-            azure_openai_api_key=Secret("emulator-key"),
-            db_path=tmp_path / "bot.db",
-            **settings,
-        )
-        async with open_runtime(config, tuning=fast_tuning(tmp_path / "work")) as runtime:
-            runtime.cards.throttle.per_minute = cards_per_minute
-            handler = AsyncSocketModeHandler(runtime.app, "xapp-test")
-            await runtime.start()
-            await handler.connect_async()  # type: ignore[no-untyped-call]
-            await asyncio.wait_for(fake.socket_connected.wait(), 5)
-            try:
-                yield SlackRig(fake, emulator, runtime, handler)
-            finally:
-                await handler.close_async()  # type: ignore[no-untyped-call]
-                await runtime.stop(grace=1.0)
+    async with (
+        fake.serve(),
+        emulator.serve(),
+        run_bot(fake, emulator, tmp_path, cards_per_minute, **settings) as rig,
+    ):
+        yield rig
+
+
+@contextlib.asynccontextmanager
+async def run_bot(
+    fake: FakeSlack,
+    emulator: Emulator,
+    tmp_path: Path,
+    cards_per_minute: float = 6000.0,
+    **settings: Any,
+) -> AsyncIterator[SlackRig]:
+    """The bot (runtime + Socket Mode handler) against an already served fake and emulator;
+    enter it again on the same tmp_path to restart on the same database."""
+    config = replace(
+        Settings(),
+        slack_bot_token=Secret("xoxb-test"),
+        slack_app_token=Secret("xapp-test"),
+        slack_api_url=f"{fake.base_url}/api/",
+        azure_openai_endpoint=emulator.base_url,
+        azure_openai_api_key=Secret("emulator-key"),
+        db_path=tmp_path / "bot.db",
+        **settings,
+    )
+    fake.socket_connected.clear()
+    async with open_runtime(config, tuning=fast_tuning(tmp_path / "work")) as runtime:
+        runtime.cards.throttle.per_minute = cards_per_minute
+        handler = AsyncSocketModeHandler(runtime.app, "xapp-test")
+        await runtime.start()
+        await handler.connect_async()  # type: ignore[no-untyped-call]
+        await asyncio.wait_for(fake.socket_connected.wait(), 5)
+        try:
+            yield SlackRig(fake, emulator, runtime, handler)
+        finally:
+            await handler.close_async()  # type: ignore[no-untyped-call]
+            await runtime.stop(grace=1.0)
+
+
+def manifest_scopes() -> tuple[str, ...]:
+    """The bot scopes manifest.yml asks for: the fake grants exactly these."""
+    manifest = yaml.safe_load((ROOT / "manifest.yml").read_text())
+    return tuple(manifest["oauth_config"]["scopes"]["bot"])

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
-from slackrig import slack_rig, until
+from fakes.slack import FakeSlack
+from rig import fast_emulator_config
+from slackrig import SlackRig, manifest_scopes, run_bot, slack_rig, until
 
 from bot import slack_ui
+from bot.emulator import Emulator
 from bot.store import JobState
 
 S = JobState
@@ -181,3 +185,83 @@ async def test_complete_upload_that_fails_after_succeeding_is_not_shared_twice(
         await rig.runtime.runner.run_until_idle(limit=5)
         assert len(rig.shares("C1", job.card_ts or "")) == 1
         assert len(rig.fake.calls_to("files.getUploadURLExternal")) == 1
+
+
+async def test_card_buttons_follow_the_permission_rule(tmp_path: Path) -> None:
+    async with slack_rig(tmp_path, admin_user_ids=frozenset({"UADMIN"})) as rig:
+        await rig.command("keep me")
+        job = await rig.wait_state(1, S.DELIVERED)
+        card = job.card_ts or ""
+        await rig.send(
+            "interactive", rig.fake.block_action(slack_ui.ACTION_DELETE, "1", "U2", "C1", card)
+        )
+        refusal = await until(lambda: _async(rig.fake.ephemerals("U2")), 5, "no refusal")
+        assert "Only <@U1>" in json.dumps(refusal)
+        assert (await rig.job(1)).state == S.DELIVERED
+
+        await rig.send(
+            "interactive", rig.fake.block_action(slack_ui.ACTION_REMIX, "1", "U2", "C1", card)
+        )
+        remix_view = await until(
+            lambda: _async([v for v in rig.fake.views.values()
+                            if v.get("callback_id") == slack_ui.VIEW_REMIX]),
+            5, "no remix modal",
+        )  # fmt: skip
+        values = {"change": {"change_input": {"type": "plain_text_input", "value": "at night"}}}
+        await rig.send("interactive", rig.fake.view_submission(remix_view[0], "U2", values))
+        remixed = await rig.wait_state(2, S.DELIVERED)
+        assert (remixed.prompt, remixed.requester_id, remixed.version_label) == (
+            "at night",
+            "U2",
+            "v2",
+        )
+        assert remixed.thread_ts == card  # anyone may remix, in the same thread
+
+        await rig.send(
+            "interactive", rig.fake.block_action(slack_ui.ACTION_DELETE, "1", "UADMIN", "C1", card)
+        )
+        deleted = await rig.wait_state(1, S.DELETED)
+        assert deleted.deleted_by == "UADMIN"
+        assert rig.emulator.videos[deleted.video_id or ""].deleted
+        assert rig.fake.files[deleted.slack_file_id or ""].deleted
+        await rig.settle_cards()
+        assert "Deleted by <@UADMIN>" in json.dumps(rig.fake.messages[("C1", card)].blocks)
+        assert (await rig.job(2)).state == S.DELIVERED  # other versions untouched
+
+
+async def test_cancel_button_stops_a_running_job(tmp_path: Path) -> None:
+    config = fast_emulator_config(generation_seconds_per_video_second=1.0)
+    async with slack_rig(tmp_path, emulator_config=config) as rig:
+        await rig.command("stop me")
+        job = await rig.wait_state(1, S.RUNNING)
+        await rig.send(
+            "interactive",
+            rig.fake.block_action(slack_ui.ACTION_CANCEL, "1", "U1", "C1", job.card_ts or ""),
+        )
+        canceled = await rig.wait_state(1, S.CANCELED)
+        assert canceled.deleted_by == "U1"
+        await until(lambda: _not_pending(rig), 15, "the canceled video was not deleted at Azure")
+        assert rig.emulator.videos[canceled.video_id or ""].deleted
+        assert rig.shares("C1", job.card_ts or "") == []
+
+
+async def _not_pending(rig: SlackRig) -> bool | None:
+    job = await rig.job(1)
+    return True if not job.cleanup_pending else None
+
+
+async def test_restart_in_the_middle_of_delivery_shares_once(tmp_path: Path) -> None:
+    fake = FakeSlack(member_channels={"C1"}, scopes=manifest_scopes())
+    emulator = Emulator(fast_emulator_config())
+    async with fake.serve(), emulator.serve():
+        async with run_bot(fake, emulator, tmp_path) as rig:
+            fake.slow_next("files.completeUploadExternal", 1.0)
+            await rig.command("survive a restart")
+            await rig.wait_state(1, S.UPLOADING)
+            await until(lambda: _async(fake.calls_to("files.completeUploadExternal")), 5, "")
+            await rig.runtime.runner.stop(grace=0.0)  # dies while Slack completes the upload
+        async with run_bot(fake, emulator, tmp_path) as again:
+            job = await again.wait_state(1, S.DELIVERED)
+            await asyncio.sleep(1.2)  # let the first, slow completion land too
+            assert len(again.shares("C1", job.card_ts or "")) == 1
+            assert emulator.create_calls == 1

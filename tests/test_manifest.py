@@ -1,0 +1,91 @@
+"""manifest.yml: valid for Slack, and exactly what the code registers and needs."""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from bot import slack_ui
+
+ROOT = Path(__file__).resolve().parents[1]
+LISTENERS = ROOT / "bot" / "listeners"
+# Which bot scope each Web API method needs (Slack's method reference).
+METHOD_SCOPES = {
+    "chat_postMessage": "chat:write",
+    "chat_update": "chat:write",
+    "chat_delete": "chat:write",
+    "chat_postEphemeral": "chat:write",
+    "files_getUploadURLExternal": "files:write",
+    "files_completeUploadExternal": "files:write",
+    "files_delete": "files:write",
+    "files_info": "files:read",
+    "views_open": None,  # any interaction's trigger
+}
+EVENT_SCOPES = {
+    "message.channels": "channels:history",
+    "message.groups": "groups:history",
+    "message.im": "im:history",
+    "reaction_added": "reactions:read",
+}
+
+
+def manifest() -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load((ROOT / "manifest.yml").read_text())
+    return data
+
+
+def registrations() -> dict[str, set[str]]:
+    """What the listeners register: app.command("/x"), app.shortcut(ID), app.event("y")."""
+    found: dict[str, set[str]] = {"command": set(), "shortcut": set(), "event": set()}
+    for path in LISTENERS.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+                continue
+            kind = node.func.attr
+            if kind not in found or not node.args:
+                continue
+            arg = node.args[0]
+            if isinstance(arg, ast.Constant):
+                found[kind].add(str(arg.value))
+            elif isinstance(arg, ast.Attribute):  # slack_ui.CONSTANT
+                found[kind].add(str(getattr(slack_ui, arg.attr)))
+    return found
+
+
+def methods_called() -> set[str]:
+    pattern = re.compile(r"\bclient\.([a-z]+_[A-Za-z]+)\(")
+    return {m for path in (ROOT / "bot").rglob("*.py") for m in pattern.findall(path.read_text())}
+
+
+def test_manifest_is_valid_for_slack() -> None:
+    schema = json.loads((ROOT / "tests" / "data" / "slack-app-manifest.schema.json").read_text())
+    jsonschema.validate(manifest(), schema)
+    settings = manifest()["settings"]
+    assert settings["socket_mode_enabled"] is True
+    assert settings["interactivity"]["is_enabled"] is True
+
+
+def test_every_surface_in_code_is_in_the_manifest_and_back() -> None:
+    code = registrations()
+    features = manifest()["features"]
+    assert code["command"] == {c["command"] for c in features["slash_commands"]} == {"/sora"}
+    assert code["shortcut"] == {s["callback_id"] for s in features["shortcuts"]}
+    assert code["shortcut"] == {"sora_from_message", "sora_remix"}
+    bot_events = set(manifest()["settings"]["event_subscriptions"]["bot_events"])
+    as_events = {event.split(".")[0] for event in bot_events}
+    assert code["event"] == as_events == {"message", "reaction_added"}
+
+
+def test_scopes_are_exactly_what_the_code_needs() -> None:
+    called = methods_called()
+    assert called <= set(METHOD_SCOPES), f"add the scope of {called - set(METHOD_SCOPES)}"
+    needed = {METHOD_SCOPES[m] for m in called} - {None}
+    needed |= {EVENT_SCOPES[e] for e in manifest()["settings"]["event_subscriptions"]["bot_events"]}
+    needed.add("commands")  # the slash command and the shortcuts
+    assert set(manifest()["oauth_config"]["scopes"]["bot"]) == needed
