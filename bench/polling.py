@@ -78,6 +78,7 @@ def policies(scale: float) -> dict[str, PollPolicy]:
         approach=default.approach,
         prior_base=default.prior_base / scale,
         prior_per_second=default.prior_per_second / scale,
+        first_poll=default.first_poll / scale,
     )
     return {
         "adaptive": adaptive,

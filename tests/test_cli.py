@@ -8,10 +8,15 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
+from fakes.slack import FakeSlack
+from rig import fast_emulator_config
+from slackrig import manifest_scopes, until
 
+from bot.emulator import Emulator
 from bot.sora import ApiKeyAuth, SoraClient, VideoStatus
 
 BOT = [sys.executable, "-m", "bot"]
@@ -124,3 +129,62 @@ async def test_emulator_command_serves_the_api_and_stops_on_sigterm(tmp_path: Pa
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+async def test_run_in_socket_mode_delivers_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    fake = FakeSlack(member_channels={"C1"}, scopes=manifest_scopes())
+    emulator = Emulator(fast_emulator_config(poll_after_ms=100))
+    async with fake.serve() as api_url, emulator.serve() as videos:
+        env = clean_env(tmp_path) | {
+            "SLACK_BOT_TOKEN": "xoxb-test",
+            "SLACK_APP_TOKEN": "xapp-test",
+            "SLACK_API_URL": api_url,
+            "AZURE_OPENAI_ENDPOINT": videos,
+            "AZURE_OPENAI_API_KEY": "emulator-key",
+            "SORA_DB_PATH": str(tmp_path / "data" / "bot.db"),
+        }
+        proc = await asyncio.create_subprocess_exec(
+            *BOT, "run", cwd=tmp_path, env=env, stderr=asyncio.subprocess.PIPE
+        )
+        try:
+            await asyncio.wait_for(fake.socket_connected.wait(), 30)
+            envelope = await fake.send_envelope("slash_commands", fake.slash_command("a corgi"))
+            _, latency = await fake.wait_ack(envelope)
+            assert latency < 3.0
+
+            async def shared() -> object:
+                return [m for m in fake.messages.values() if m.files] or None
+
+            await until(shared, 30, "the video never reached the thread")
+            started = time.monotonic()
+            proc.send_signal(signal.SIGTERM)
+            assert await asyncio.wait_for(proc.wait(), 10) == 0
+            assert time.monotonic() - started < 10
+            assert proc.stderr is not None
+            log = (await proc.stderr.read()).decode()
+            assert "job 1 uploading -> delivered" in log
+            assert "Traceback" not in log
+            assert "xoxb-test" not in log
+            assert "emulator-key" not in log
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+
+
+def test_http_mode_without_a_signing_secret_fails_fast(tmp_path: Path) -> None:
+    env = clean_env(tmp_path) | {
+        "SLACK_BOT_TOKEN": "xoxb-test",
+        "AZURE_OPENAI_ENDPOINT": "https://res.openai.azure.com",
+    }
+    result = subprocess.run(
+        [*BOT, "run"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "SLACK_SIGNING_SECRET is required in HTTP mode" in result.stderr

@@ -15,8 +15,15 @@ def tracker(seconds: int = 4, started: float = 0.0) -> PollTracker:
     return PollTracker(POLICY, seconds, started)
 
 
+def test_the_first_poll_comes_early() -> None:
+    t = tracker()
+    assert t.next_delay(0) == 5  # the prior says 30 s, but the first answer is worth having
+    assert t.next_delay(0, server_hint=2.0) == 2.0
+
+
 def test_before_any_progress_the_prior_decides() -> None:
     t = tracker()
+    t.observe(1, 0)  # queued: no progress yet
     assert t.remaining(0) == 60  # 20 + 10 * 4
     assert t.next_delay(0) == 20  # half of 60, capped at 20
     assert t.next_delay(50) == 5  # 10 s left by the prior: half of it

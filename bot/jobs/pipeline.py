@@ -190,7 +190,8 @@ class Pipeline:
         assert job.video_id is not None
         started = job.submitted_at or job.created_at
         tracker = PollTracker(self.config.poll, job.seconds, started)
-        tracker.observe(self.clock(), job.progress)
+        if job.progress:  # resumed: what the last run saw is a first sample
+            tracker.samples.append((self.clock(), job.progress))
         hint: float | None = None
         while True:
             now = self.clock()

@@ -16,6 +16,7 @@ class PollPolicy:
     min_interval: float = 1.0  # never more often than this
     max_interval: float = 20.0  # never less often than this
     approach: float = 0.5  # sleep this fraction of the estimated time left
+    first_poll: float = 5.0  # ask early once: the first answer brings progress and hints
     # Before any progress shows: Azure took 51-67 s for a 4 s 720p clip.
     prior_base: float = 20.0
     prior_per_second: float = 10.0
@@ -32,8 +33,10 @@ class PollTracker:
     seconds: int
     started: float  # when the job was submitted
     samples: list[tuple[float, int]] = field(default_factory=list)  # (time, progress > 0)
+    polls: int = 0  # status answers seen so far
 
     def observe(self, now: float, progress: int) -> None:
+        self.polls += 1
         if progress > 0 and (not self.samples or progress != self.samples[-1][1]):
             self.samples.append((now, progress))
 
@@ -60,4 +63,6 @@ class PollTracker:
             left = self.remaining(now)
             # Close to (or past) the estimate: poll at the floor, it is about to finish.
             delay = left * policy.approach if left > 2 * policy.min_interval else 0.0
+            if self.polls == 0:
+                delay = min(delay, policy.first_poll)
         return min(policy.max_interval, max(policy.min_interval, delay))
