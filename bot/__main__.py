@@ -20,6 +20,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("run", help="run the bot (Socket Mode if SLACK_APP_TOKEN is set, else HTTP)")
+    sub.add_parser("check", help="check the configuration, Slack, Azure and the database")
     demo = sub.add_parser("demo", help="make a video with the built-in emulator, no accounts")
     demo.add_argument("prompt", help="what the video shows")
     shape = demo.add_mutually_exclusive_group()
@@ -109,12 +110,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(_serve_emulator(args))
         return 0
-    if command == "run":
-        from bot.serve import serve
+    if command == "check":
+        from bot.check import run_checks
 
-        return asyncio.run(serve(settings))
-    print(f"sora-bot {command}: not available yet in this version", file=sys.stderr)
-    return 2
+        return asyncio.run(run_checks(settings))
+    from bot.serve import serve
+
+    return asyncio.run(serve(settings))
 
 
 if __name__ == "__main__":

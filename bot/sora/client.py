@@ -19,6 +19,7 @@ from bot.sora.auth import Auth, TokenAuth
 from bot.sora.errors import (
     APIError,
     AuthenticationError,
+    InvalidRequestError,
     InvalidResponseError,
     SoraValidationError,
     TransportError,
@@ -195,6 +196,21 @@ class SoraClient:
                 await asyncio.to_thread(_unlink, part)
 
         return await self._retrying(once, retryable_read, "download")
+
+    async def check_deployment(self) -> None:
+        """Learn whether the deployment exists without making a video: a create that cannot
+        succeed (an empty prompt, zero seconds) is refused with 400 when the deployment
+        exists, and 404 when it does not. Raises the API's error otherwise."""
+        fields = {
+            "model": (None, self.deployment),
+            "prompt": (None, ""),
+            "seconds": (None, "0"),
+        }
+        try:
+            await self._send("POST", "/videos", files=fields)
+        except InvalidRequestError:
+            return
+        raise InvalidResponseError("the endpoint accepted an impossible request")
 
     # -- plumbing -----------------------------------------------------------------------
 

@@ -1,0 +1,191 @@
+"""``sora-bot check``: is this installation ready? One pass/fail line per check.
+
+It validates the configuration, reaches Slack (``auth.test``, the granted scopes, the
+Socket Mode token) and the Videos endpoint (list videos; whether the deployment exists,
+asked with a request that cannot make a video), and opens the database. Exit status 1 if
+anything failed.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TextIO
+
+import httpx
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.config import Settings
+from bot.sora import (
+    ApiKeyAuth,
+    Auth,
+    AuthenticationError,
+    DeploymentNotFoundError,
+    NotSupportedError,
+    RetryPolicy,
+    SoraClient,
+    SoraError,
+    TokenAuth,
+)
+from bot.store import Store
+
+REQUIRED_SCOPES = (
+    "commands",
+    "chat:write",
+    "files:write",
+    "files:read",
+    "reactions:read",
+    "channels:history",
+    "groups:history",
+    "im:history",
+)
+
+
+@dataclass(frozen=True)
+class Result:
+    name: str
+    ok: bool
+    detail: str
+
+
+async def run_checks(settings: Settings, out: TextIO = sys.stdout) -> int:
+    results: list[Result] = []
+
+    async def check(name: str, probe: Callable[[], Awaitable[str]]) -> None:
+        try:
+            result = Result(name, True, await probe())
+        except CheckFailed as exc:
+            result = Result(name, False, str(exc))
+        except Exception as exc:  # a check that crashes is a failed check, said plainly
+            result = Result(name, False, f"{type(exc).__name__}: {exc}")
+        results.append(result)
+        mark = "PASS" if result.ok else "FAIL"
+        out.write(f"{mark}  {name}: {result.detail}\n")
+        out.flush()
+
+    out.write("PASS  configuration: every variable is valid\n")
+    client = AsyncWebClient(
+        token=settings.slack_bot_token.reveal() if settings.slack_bot_token else None,
+        base_url=settings.slack_api_url,
+        timeout=15,
+    )
+    await check("Slack bot token", lambda: _slack_auth(client))
+    if settings.slack_app_token is not None:
+        app_token = settings.slack_app_token.reveal()
+        await check("Slack Socket Mode", lambda: _socket_mode(client, app_token))
+    if settings.emulator:
+        out.write("SKIP  Videos endpoint: SORA_EMULATOR is on (videos come from the emulator)\n")
+    else:
+        async with httpx.AsyncClient(timeout=httpx.Timeout(20.0, connect=5.0)) as http:
+            sora, close = _sora(settings, http)
+            try:
+                await check("Videos endpoint", lambda: _list(sora))
+                name = f"deployment {settings.sora_deployment!r}"
+                if results[-1].ok:
+                    await check(name, lambda: _deployment(sora))
+                else:
+                    out.write(f"SKIP  {name}: the endpoint must work first\n")
+            finally:
+                await close()
+    await check("database", lambda: _database(settings))
+    failed = [r for r in results if not r.ok]
+    if failed:
+        out.write(f"\n{len(failed)} check(s) failed: fix them and run `sora-bot check` again.\n")
+    else:
+        out.write("\nReady: start the bot with `sora-bot run`.\n")
+    return 1 if failed else 0
+
+
+class CheckFailed(Exception):
+    pass
+
+
+async def _slack_auth(client: AsyncWebClient) -> str:
+    if client.token is None:
+        raise CheckFailed("SLACK_BOT_TOKEN is not set")
+    try:
+        resp = await client.auth_test()
+    except SlackApiError as exc:
+        error = exc.response.get("error")
+        raise CheckFailed(f"Slack refused the token ({error}); copy the Bot User OAuth Token "
+                          "(xoxb-...) from OAuth & Permissions") from exc  # fmt: skip
+    granted = {s.strip() for s in (resp.headers.get("x-oauth-scopes") or "").split(",")}
+    missing = [s for s in REQUIRED_SCOPES if s not in granted]
+    if missing:
+        raise CheckFailed(f"the app lacks {', '.join(missing)}: install it again from "
+                          "manifest.yml (OAuth & Permissions -> Reinstall)")  # fmt: skip
+    return f"bot {resp.get('user')} in {resp.get('team')}, all {len(REQUIRED_SCOPES)} scopes"
+
+
+async def _socket_mode(client: AsyncWebClient, app_token: str) -> str:
+    try:
+        await client.apps_connections_open(app_token=app_token)
+    except SlackApiError as exc:
+        error = exc.response.get("error")
+        raise CheckFailed(
+            f"Slack refused SLACK_APP_TOKEN ({error}); create an app-level token with "
+            "connections:write under Basic Information"
+        ) from exc
+    return "the app-level token opens a connection"
+
+
+def _sora(
+    settings: Settings, http: httpx.AsyncClient
+) -> tuple[SoraClient, Callable[[], Awaitable[None]]]:
+    async def nothing() -> None:
+        pass
+
+    base = settings.videos_base_url
+    assert base is not None  # the configuration requires it for `check`
+    auth: Auth
+    close = nothing
+    if settings.azure_openai_api_key is not None:
+        auth = ApiKeyAuth(settings.azure_openai_api_key.reveal())
+    else:
+        from azure.identity.aio import DefaultAzureCredential
+
+        token = TokenAuth(DefaultAzureCredential(), settings.azure_openai_scope)
+        auth, close = token, token.close
+    sora = SoraClient(
+        http,
+        base_url=base,
+        deployment=settings.sora_deployment,
+        auth=auth,
+        retry=RetryPolicy(attempts=2, base_delay=0.5, max_delay=1.0),
+    )
+    return sora, close
+
+
+async def _list(sora: SoraClient) -> str:
+    try:
+        page = await sora.list_page(limit=1)
+    except AuthenticationError as exc:
+        raise CheckFailed(f"the endpoint refused the credentials ({exc.status}): check "
+                          "AZURE_OPENAI_API_KEY, or give the identity the 'Cognitive Services "
+                          "OpenAI User' role") from exc  # fmt: skip
+    except NotSupportedError:
+        return "reachable (it does not list videos: crash recovery will not resubmit blindly)"
+    except SoraError as exc:
+        raise CheckFailed(f"cannot reach the Videos API: {exc}") from exc
+    return f"reachable, {len(page.data)} video(s) on the first page"
+
+
+async def _deployment(sora: SoraClient) -> str:
+    try:
+        await sora.check_deployment()
+    except DeploymentNotFoundError as exc:
+        raise CheckFailed(f"not found: it does not exist or was retired ({exc.hint})") from exc
+    except SoraError as exc:
+        raise CheckFailed(str(exc)) from exc
+    return "exists (asked without making a video)"
+
+
+async def _database(settings: Settings) -> str:
+    try:
+        async with await Store.open(settings.db_path) as store:
+            unfinished = len(await store.jobs_to_resume())
+    except Exception as exc:  # sqlite3 and OS errors alike: say which file and why
+        raise CheckFailed(f"cannot open or create {settings.db_path}: {exc}") from exc
+    return f"{settings.db_path} opens; {unfinished} unfinished job(s) to resume"
