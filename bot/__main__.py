@@ -91,6 +91,16 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
     )
 
 
+def _secrets(settings: Settings) -> list[str]:
+    values = (
+        settings.slack_bot_token,
+        settings.slack_app_token,
+        settings.slack_signing_secret,
+        settings.azure_openai_api_key,
+    )
+    return [v.reveal() for v in values if v is not None]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     command: Command = args.command or "run"
@@ -103,9 +113,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The terminal shows the progress bars; the log goes next to the videos.
         args.out.mkdir(parents=True, exist_ok=True)
         with open(args.out / "demo.log", "a", encoding="utf-8") as log_file:
-            setup_logging(settings.log_level, settings.log_format, log_file)
+            setup_logging(settings.log_level, settings.log_format, log_file, _secrets(settings))
             return _demo(args, settings)
-    setup_logging(settings.log_level, settings.log_format)
+    setup_logging(settings.log_level, settings.log_format, secrets=_secrets(settings))
     if command == "emulator":
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(_serve_emulator(args))

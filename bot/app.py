@@ -14,17 +14,18 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import Settings
 from bot.listeners import register_all
+from bot.metrics import MeteredWebClient, Metrics
 from bot.services import Services
 
 log = logging.getLogger(__name__)
 
 
-def build_client(settings: Settings) -> AsyncWebClient:
+def build_client(settings: Settings, metrics: Metrics | None = None) -> AsyncWebClient:
     """The Web API client, pointed at SLACK_API_URL. It waits out 429s (Retry-After) and
     retries a dropped connection once; it never retries a 5xx, because chat.postMessage and
     files.completeUploadExternal are not idempotent."""
     token = settings.slack_bot_token.reveal() if settings.slack_bot_token else None
-    return AsyncWebClient(
+    client = MeteredWebClient(
         token=token,
         base_url=settings.slack_api_url,
         timeout=30,
@@ -33,6 +34,8 @@ def build_client(settings: Settings) -> AsyncWebClient:
             AsyncRateLimitErrorRetryHandler(max_retry_count=3),
         ],
     )
+    client.metrics = metrics
+    return client
 
 
 def build_app(settings: Settings, client: AsyncWebClient, services: Services) -> AsyncApp:

@@ -28,6 +28,7 @@ from bot.emulator import Emulator, EmulatorConfig
 from bot.images import ImageFetcher
 from bot.intake import Intake
 from bot.jobs import JobRunner, RunnerConfig
+from bot.metrics import MeteredDelivery, Metrics
 from bot.services import Services
 from bot.slack_delivery import SlackDelivery
 from bot.sora import ApiKeyAuth, Auth, SoraClient, TokenAuth
@@ -46,6 +47,7 @@ class Runtime:
     runner: JobRunner
     cards: Cards
     services: Services
+    metrics: Metrics
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     async def start(self) -> None:
@@ -75,12 +77,19 @@ async def open_runtime(
         session = await stack.enter_async_context(
             aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, sock_read=300))
         )
+        metrics = Metrics()
         base_url, auth = await _videos_endpoint(settings, stack)
-        sora = SoraClient(http, base_url=base_url, deployment=settings.sora_deployment, auth=auth)
-        client = build_client(settings)
+        sora = SoraClient(
+            http,
+            base_url=base_url,
+            deployment=settings.sora_deployment,
+            auth=auth,
+            on_error=metrics.sora_error,
+        )
+        client = build_client(settings, metrics)
         cards = Cards(client, store)
         work_dir = Path(settings.db_path).parent / "sora-work"  # kept across restarts
-        delivery = SlackDelivery(client, store, cards, session)
+        delivery = MeteredDelivery(SlackDelivery(client, store, cards, session), metrics)
         config = RunnerConfig(
             work_dir=work_dir,
             max_running=settings.max_running_jobs,
@@ -100,7 +109,7 @@ async def open_runtime(
             ),
         )
         app = build_app(settings, client, services)
-        yield Runtime(settings, store, client, app, runner, cards, services)
+        yield Runtime(settings, store, client, app, runner, cards, services, metrics)
 
 
 async def _videos_endpoint(

@@ -7,8 +7,11 @@ Both run the JobRunner in the same event loop. SIGTERM or SIGINT: stop taking wo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
+import time
+from collections.abc import Awaitable, Callable
 from urllib.parse import parse_qs, parse_qsl
 
 from aiohttp import web
@@ -20,6 +23,7 @@ from slack_bolt.request.async_internals import build_async_context
 from slack_bolt.request.async_request import AsyncBoltRequest
 
 from bot.config import Settings
+from bot.metrics import health_app
 from bot.runtime import Runtime, open_runtime
 
 log = logging.getLogger(__name__)
@@ -30,18 +34,23 @@ async def serve(settings: Settings) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with open_runtime(settings) as runtime:
+    async with open_runtime(settings) as runtime, contextlib.AsyncExitStack() as stack:
         if settings.socket_mode:
-            await _socket_mode(settings, runtime, stop)
+            assert settings.slack_app_token is not None
+            handler = AsyncSocketModeHandler(runtime.app, settings.slack_app_token.reveal())
+            connected = handler.client.is_connected
+            await _metrics_server(settings, runtime, connected, stack)
+            await _socket_mode(handler, runtime, stop)
         else:
+            await _metrics_server(settings, runtime, _slack_reachable(runtime), stack)
             await _http_mode(settings, runtime, stop)
     log.info("stopped")
     return 0
 
 
-async def _socket_mode(settings: Settings, runtime: Runtime, stop: asyncio.Event) -> None:
-    assert settings.slack_app_token is not None
-    handler = AsyncSocketModeHandler(runtime.app, settings.slack_app_token.reveal())
+async def _socket_mode(
+    handler: AsyncSocketModeHandler, runtime: Runtime, stop: asyncio.Event
+) -> None:
     await runtime.start()
     try:
         await handler.connect_async()  # type: ignore[no-untyped-call]
@@ -67,6 +76,42 @@ async def _http_mode(settings: Settings, runtime: Runtime, stop: asyncio.Event) 
         log.info("stopping: no new work; jobs in flight are kept for the next start")
         await runner.cleanup()
         await runtime.stop()
+
+
+async def _metrics_server(
+    settings: Settings,
+    runtime: Runtime,
+    slack_connected: Callable[[], Awaitable[bool]],
+    stack: contextlib.AsyncExitStack,
+) -> None:
+    if settings.metrics_port is None:
+        return
+    runner = web.AppRunner(
+        health_app(runtime.metrics, runtime.store, slack_connected), access_log=None
+    )
+    await runner.setup()
+    stack.push_async_callback(runner.cleanup)
+    await web.TCPSite(runner, "0.0.0.0", settings.metrics_port).start()
+    log.info("metrics and /healthz on :%d", settings.metrics_port)
+
+
+def _slack_reachable(runtime: Runtime, every: float = 60.0) -> Callable[[], Awaitable[bool]]:
+    """HTTP mode has no connection to watch: ask auth.test, at most once a minute."""
+    last: list[tuple[float, bool]] = []
+
+    async def reachable() -> bool:
+        now = time.monotonic()
+        if last and now - last[0][0] < every:
+            return last[0][1]
+        try:
+            await runtime.client.auth_test()
+            ok = True
+        except Exception:  # unreachable, refused: either way not healthy
+            ok = False
+        last[:] = [(now, ok)]
+        return ok
+
+    return reachable
 
 
 def http_app(app: AsyncApp, runtime: Runtime) -> web.Application:

@@ -21,6 +21,7 @@ from bot.sora.errors import (
     AuthenticationError,
     InvalidRequestError,
     InvalidResponseError,
+    SoraError,
     SoraValidationError,
     TransportError,
     error_from_response,
@@ -71,6 +72,7 @@ class SoraClient:
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rand: Callable[[], float] = random.random,
+        on_error: Callable[[SoraError], None] | None = None,
     ) -> None:
         self._http = http
         self._base = base_url.rstrip("/")
@@ -79,6 +81,7 @@ class SoraClient:
         self._retry = retry or RetryPolicy()
         self._sleep = sleep
         self._rand = rand
+        self._on_error = on_error  # sees every failed attempt (metrics)
 
     # -- the six endpoints ---------------------------------------------------------------
 
@@ -305,7 +308,12 @@ class SoraClient:
         )
         async for attempt in retrying:
             with attempt:
-                return await fn()
+                try:
+                    return await fn()
+                except SoraError as exc:
+                    if self._on_error is not None:
+                        self._on_error(exc)
+                    raise
         raise AssertionError("unreachable")
 
 
