@@ -120,8 +120,9 @@ async def _videos_endpoint(
             EmulatorConfig(
                 api_keys=frozenset({EMULATOR_KEY}),
                 deployments={settings.sora_deployment: "sora-2"},
-                queue_seconds=2.0,
-                generation_seconds_per_video_second=2.0,
+                queue_seconds=1.0,
+                generation_seconds_per_video_second=1.0,  # a 4 s clip in about 5 s
+                poll_after_ms=1000,
             )
         )
         base = await stack.enter_async_context(emulator.serve())

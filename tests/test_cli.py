@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 from fakes.slack import FakeSlack
 from rig import fast_emulator_config
 from slackrig import manifest_scopes, until
@@ -131,7 +132,10 @@ async def test_emulator_command_serves_the_api_and_stops_on_sigterm(tmp_path: Pa
             await proc.wait()
 
 
-async def test_run_in_socket_mode_delivers_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+@pytest.mark.parametrize("dry_run", [False, True], ids=["emulator-as-azure", "SORA_EMULATOR"])
+async def test_run_in_socket_mode_delivers_and_stops_cleanly_on_sigterm(
+    tmp_path: Path, dry_run: bool
+) -> None:
     fake = FakeSlack(member_channels={"C1"}, scopes=manifest_scopes())
     emulator = Emulator(fast_emulator_config(poll_after_ms=100))
     async with fake.serve() as api_url, emulator.serve() as videos:
@@ -139,10 +143,12 @@ async def test_run_in_socket_mode_delivers_and_stops_cleanly_on_sigterm(tmp_path
             "SLACK_BOT_TOKEN": "xoxb-test",
             "SLACK_APP_TOKEN": "xapp-test",
             "SLACK_API_URL": api_url,
-            "AZURE_OPENAI_ENDPOINT": videos,
-            "AZURE_OPENAI_API_KEY": "emulator-key",
             "SORA_DB_PATH": str(tmp_path / "data" / "bot.db"),
         }
+        if dry_run:  # no Azure settings at all: the bot brings its own emulator
+            env["SORA_EMULATOR"] = "1"
+        else:
+            env |= {"AZURE_OPENAI_ENDPOINT": videos, "AZURE_OPENAI_API_KEY": "emulator-key"}
         proc = await asyncio.create_subprocess_exec(
             *BOT, "run", cwd=tmp_path, env=env, stderr=asyncio.subprocess.PIPE
         )
@@ -166,6 +172,8 @@ async def test_run_in_socket_mode_delivers_and_stops_cleanly_on_sigterm(tmp_path
             assert "Traceback" not in log
             assert "xoxb-test" not in log
             assert "emulator-key" not in log
+            assert ("SORA_EMULATOR is on" in log) == dry_run
+            assert emulator.create_calls == (0 if dry_run else 1)
         finally:
             if proc.returncode is None:
                 proc.kill()
