@@ -23,6 +23,10 @@ from bot.store import DuplicateJob, Job, JobKind, NewJob, Store
 
 log = logging.getLogger(__name__)
 DAY = 86400
+# Slack errors that mean the card can never be posted there: the job is canceled.
+CANNOT_POST = frozenset(
+    {"not_in_channel", "channel_not_found", "is_archived", "restricted_action", "invalid_auth"}
+)
 
 
 @dataclass(frozen=True)
@@ -125,11 +129,16 @@ class Intake:
         try:
             job = await self.cards.ensure(job)
         except SlackApiError as exc:
-            error = str(exc.response.get("error"))
+            error = str(exc.response.get("error") or exc.response.status_code)
+            if error not in CANNOT_POST:
+                # Slack is having a moment: keep the job; its card is posted when it moves.
+                log.warning("job %d: card not posted yet (%s); it will be", job.id, error)
+                self.runner.wake()
+                return job
             log.info("job %d: cannot post its card (%s); canceling it", job.id, error)
             await self.runner.cancel(job.id, by=ask.user_id)
             if error in ("not_in_channel", "channel_not_found"):
                 return Refused(slack_ui.invite_reply(ask.command_text or ask.prompt))
-            return Refused(slack_ui.notice(f":warning: Slack refused the card ({error})."))
+            return Refused(slack_ui.notice(f":warning: Slack won't let me post here ({error})."))
         self.runner.wake()
         return job

@@ -1176,3 +1176,33 @@ async def test_client_abort_mid_download_is_quiet(
     assert [r.status for r in emulator.requests if r.path == path] == [200]
     assert (await client.get("/videos")).status_code == 200
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_chaos_faults_a_share_of_requests_reproducibly(emulator: Emulator) -> None:
+    async def run(seed: int) -> list[int]:
+        emulator.chaos(0.5, seed=seed, kinds=("fail",), statuses=(503,))
+        async with httpx.AsyncClient(base_url=f"{emulator.base_url}/openai/v1") as http:
+            got = [
+                (await http.get("/videos", headers={"api-key": "emulator-key"})).status_code
+                for _ in range(40)
+            ]
+        emulator.chaos(0)
+        return got
+
+    first, second = await run(7), await run(7)
+    assert first == second  # seeded
+    assert 8 <= first.count(503) <= 32
+    assert set(first) == {200, 503}
+
+
+async def test_chaos_lost_answers_still_create(emulator: Emulator) -> None:
+    emulator.chaos(1.0, seed=1, kinds=("lose",))
+    async with httpx.AsyncClient(base_url=f"{emulator.base_url}/openai/v1") as http:
+        with pytest.raises(httpx.TransportError):
+            await http.post(
+                "/videos",
+                headers={"api-key": "emulator-key"},
+                json={"model": "sora-2", "prompt": "lost", "seconds": "4"},
+            )
+    emulator.chaos(0)
+    assert emulator.create_calls == 1

@@ -300,3 +300,22 @@ async def test_cannot_cancel_while_uploading(tmp_path: Path) -> None:
             await rig.store.transition(job.id, step)
         with pytest.raises(CannotCancel):
             await rig.runner.cancel(job.id, by="U1")
+
+
+async def test_a_long_wait_behind_a_busy_deployment_never_gives_up(tmp_path: Path) -> None:
+    # Azure refuses every create six times ('Too many running tasks'): more refusals than
+    # max_create_attempts, yet nothing was ever created, so the job must keep waiting.
+    async with make_rig(tmp_path, max_create_attempts=3) as rig:
+        busy = {
+            "message": "Too many running tasks",
+            "type": "video_generation_user_error",
+            "param": None,
+            "code": None,
+        }
+        rig.emulator.fail_next(429, times=6, method="POST", body={"error": busy})
+        job = await rig.runner.enqueue(rig.new("patience"))
+        await rig.runner.run_until_idle(limit=20)
+        done = await rig.job(job.id)
+        assert done.state == S.DELIVERED
+        assert done.attempts == 1
+        assert rig.emulator.create_calls == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -51,6 +52,7 @@ class Emulator:
         self.requests: list[RecordedRequest] = []
         self._store = VideoStore(self.clock)
         self._faults = FaultQueue()
+        self._chaos: tuple[float, random.Random, tuple[str, ...], tuple[int, ...]] | None = None
         self._handlers = Handlers(lambda: self.config, self._store, Assets(), self._faults)
         self.app = self._build_app()
 
@@ -117,6 +119,20 @@ class Emulator:
         self, *, times: int = 1, method: str | None = None, path_prefix: str | None = None
     ) -> None:
         self._faults.add(Fault("drop", times, method, path_prefix))
+
+    def chaos(
+        self,
+        rate: float,
+        *,
+        seed: int = 0,
+        kinds: tuple[str, ...] = ("fail", "drop", "lose"),
+        statuses: tuple[int, ...] = (500, 503),
+    ) -> None:
+        """From now on, each request has ``rate`` chance of a fault of one of ``kinds``:
+        ``fail`` (a 5xx answer, nothing processed), ``drop`` (the connection closed before
+        processing) or ``lose`` (processed, then the answer lost). Seeded, so runs repeat.
+        ``rate=0`` turns it off."""
+        self._chaos = (rate, random.Random(seed), kinds, statuses) if rate > 0 else None
 
     def lose_answer_next(
         self,
@@ -196,6 +212,9 @@ class Emulator:
             )
 
     async def _answer(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        chaos = self._chaos_for(request)
+        if chaos is not None:
+            return chaos
         lose = self._faults.take(("lose",), request.method, request.path)
         if lose is not None and lose.delay > 0:
             await self._receive(request)  # cached: a lost connection no longer loses the body
@@ -206,6 +225,22 @@ class Emulator:
                 request.transport.close()
             return _Dropped(status=499)  # processed, but the answer never reaches the client
         return response
+
+    def _chaos_for(self, request: web.Request) -> web.StreamResponse | None:
+        if self._chaos is None:
+            return None
+        rate, rng, kinds, statuses = self._chaos
+        if rng.random() >= rate:
+            return None
+        kind = rng.choice(kinds)
+        if kind == "fail":
+            status = rng.choice(statuses)
+            return json_response(status, generic(status))
+        if kind == "drop" and request.transport is not None:
+            request.transport.close()
+            return _Dropped(status=499)
+        self._faults.add(Fault("lose", 1, request.method, request.path))
+        return None
 
     @staticmethod
     async def _receive(request: web.Request) -> None:

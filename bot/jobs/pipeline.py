@@ -120,7 +120,7 @@ class Pipeline:
             if job.attempts >= self.config.max_create_attempts:
                 return await self.fail(job, outcomes.gave_up(job.attempts))
             # Surely not created: back to the queue, admitted again in its turn.
-            return await self._requeue(job, 0.0, "the create did not reach Azure")
+            return await self._requeue(job, 0.0, "the create did not reach Azure", attempted=True)
         try:
             video = await self._create(job)
         except FileNotFoundError:
@@ -177,11 +177,16 @@ class Pipeline:
             log.info("job %d was %s during submission; video %s", job.id, exc.job.state, video.id)
             return None
 
-    async def _requeue(self, job: Job, delay: float, why: str) -> Job | None:
-        """Back to the queue (nothing was created); admission pauses ``delay`` seconds."""
+    async def _requeue(
+        self, job: Job, delay: float, why: str, *, attempted: bool = False
+    ) -> Job | None:
+        """Back to the queue; admission pauses ``delay`` seconds. A refusal that surely
+        created nothing (a 429, a connection never opened) does not count as an attempt:
+        a job waiting behind a busy deployment must never give up."""
         self.hold(delay)
         log.info("job %d back to the queue for %.0fs: %s", job.id, delay, why)
-        await self.move(job, S.QUEUED)
+        attempts = job.attempts if attempted else max(0, job.attempts - 1)
+        await self.move(job, S.QUEUED, attempts=attempts)
         return None  # admission takes it from here
 
     # -- running ------------------------------------------------------------------------
