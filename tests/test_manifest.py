@@ -26,6 +26,8 @@ METHOD_SCOPES = {
     "files_delete": "files:write",
     "files_info": "files:read",
     "views_open": None,  # any interaction's trigger
+    "auth_test": None,  # any token (check, health)
+    "apps_connections_open": None,  # the app-level token's connections:write, not a bot scope
 }
 EVENT_SCOPES = {
     "message.channels": "channels:history",
@@ -59,7 +61,7 @@ def registrations() -> dict[str, set[str]]:
 
 
 def methods_called() -> set[str]:
-    pattern = re.compile(r"\bclient\.([a-z]+_[A-Za-z]+)\(")
+    pattern = re.compile(r"\bclient\.([a-z]+(?:_[A-Za-z]+)+)\(")
     return {m for path in (ROOT / "bot").rglob("*.py") for m in pattern.findall(path.read_text())}
 
 
