@@ -96,11 +96,13 @@ async def _remix_reply(
             return
     else:
         parent = await store.latest_delivered_in_thread(channel, thread)
-        if parent is None:
+        if parent is None and any(j.unfinished for j in jobs):
             await say_in_thread(client, channel, thread, slack_ui.notice(
                 "No video in this thread is finished yet: remix it once it is here."
             ))  # fmt: skip
             return
+        if parent is None:  # every version failed or was deleted: start_remix says why
+            parent = jobs[-1]
     key = f"event:{body.get('event_id') or thread}"
     problem = await start_remix(services, parent, remix.change, user, key)
     if isinstance(problem, Refused):

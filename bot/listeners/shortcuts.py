@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import slack_ui
 from bot.listeners.common import tell
-from bot.media import first_image, mrkdwn_to_plain
+from bot.media import SlackImage, first_image, mrkdwn_to_plain
 from bot.services import Services
 
 
@@ -29,6 +31,8 @@ def register(app: AsyncApp, services: Services) -> None:
         meta: dict[str, Any] = {"c": channel, "t": message.get("thread_ts") or message.get("ts")}
         size = "720x1280"
         image = first_image(message.get("files") or [])
+        if image is not None and not (image.width and image.height):
+            image = await _described(client, image)
         if image is not None:
             meta.update(f=image.file_id, n=image.name[:60])
             if image.width and image.height and image.width > image.height:
@@ -49,6 +53,11 @@ def register(app: AsyncApp, services: Services) -> None:
         channel = str((shortcut.get("channel") or {}).get("id") or "")
         user = str((shortcut.get("user") or {}).get("id") or "")
         ts = str((shortcut.get("message") or {}).get("ts") or shortcut.get("message_ts") or "")
+        if not services.intake.allowed(channel):
+            refused = await services.intake.check(user, channel, 4)
+            if refused is not None:
+                await tell(client, channel, user, refused.message)
+            return
         job = await services.store.find_by_message(channel, ts)
         if job is None:
             await tell(client, channel, user, slack_ui.notice(
@@ -59,3 +68,15 @@ def register(app: AsyncApp, services: Services) -> None:
             trigger_id=shortcut["trigger_id"],
             view=slack_ui.remix_modal({"job": job.id}, job.version_label or "v1"),
         )
+
+
+async def _described(client: AsyncWebClient, image: SlackImage) -> SlackImage | None:
+    """A file the message shows without its size (a stub): ask files.info, briefly (the
+    trigger expires in 3 s), for its type and size. On any trouble, keep what we have:
+    the submission says what is wrong with the file."""
+    try:
+        async with asyncio.timeout(1.5):
+            info = (await client.files_info(file=image.file_id)).get("file") or {}
+    except (SlackApiError, TimeoutError):
+        return image
+    return first_image([info]) if isinstance(info, dict) and info.get("id") else image
