@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from rig import fast_emulator_config
 from slackrig import SlackRig, slack_rig, until
 from test_slack_conversation import delivered, eventually, quiet, reply, said, video
@@ -66,11 +65,6 @@ def _azure_deletes(rig: SlackRig) -> int:
     return sum(1 for r in rig.emulator.requests if r.method == "DELETE")
 
 
-@pytest.mark.xfail(
-    reason="JobRunner.delete() cleans up in the listener while the runner's clean-up loop "
-    "may clean the same job: a second DELETE (404) and files.delete (file_deleted)",
-    strict=False,
-)
 async def test_a_deletion_reaches_azure_and_slack_once(tmp_path: Path) -> None:
     async with slack_rig(tmp_path) as rig:
         v1 = await video(rig, "a lone tree")

@@ -98,10 +98,16 @@ def initial(view: dict[str, Any], block_id: str) -> Any:
 
 
 async def first_frame(rig: SlackRig, job_id: int) -> bytes:
-    """The image file the job will send to Sora as input_reference, read once it is queued."""
-    job = await until(lambda: rig.store.get_job(job_id), 5, f"no job {job_id}")
-    assert job.input_image_path, "the job has no first frame"
-    return Path(job.input_image_path).read_bytes()
+    """The image Sora (the emulator) received as the job's input_reference."""
+
+    async def created() -> Any:
+        job = await rig.store.get_job(job_id)
+        return job if job is not None and job.video_id else None
+
+    job = await until(created, 10, f"job {job_id} never reached Azure")
+    reference = rig.emulator.videos[job.video_id].reference
+    assert reference is not None, "the job has no first frame"
+    return reference
 
 
 async def refused(rig: SlackRig, user: str = "U1") -> str:
@@ -187,6 +193,8 @@ async def test_a_png_becomes_a_fitted_landscape_first_frame(tmp_path: Path) -> N
             assert _near(rgb.getpixel((300, 2)), RED)
         made = rig.emulator.videos[job.video_id or ""]
         assert (made.has_reference, made.size) == (True, "1280x720")  # the emulator took it
+        assert job.input_image_path
+        assert not Path(job.input_image_path).exists()  # removed once Azure had it
 
 
 def _near(pixel: Any, color: tuple[int, int, int]) -> bool:

@@ -93,7 +93,7 @@ class Handlers:
             size=size,
             seconds=seconds,
             remixed_from=remixed_from,
-            has_reference=upload is not None,
+            reference=upload.data if upload is not None else None,
         )
         return self._created(record)
 

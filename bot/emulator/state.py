@@ -82,8 +82,12 @@ class VideoRecord:
     remixed_from_video_id: str | None = None
     failure: dict[str, str] | None = None
     never_finishes: bool = False
-    has_reference: bool = False
+    reference: bytes | None = None  # the first-frame image the create carried, as received
     deleted: bool = False
+
+    @property
+    def has_reference(self) -> bool:
+        return self.reference is not None
 
     @property
     def created_at(self) -> int:

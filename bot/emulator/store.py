@@ -115,7 +115,7 @@ class VideoStore:
         size: str,
         seconds: str,
         remixed_from: str | None = None,
-        has_reference: bool = False,
+        reference: bytes | None = None,
     ) -> VideoRecord:
         now = self.clock()
         plan = plan_job(prompt, seconds, config.generation_seconds_per_video_second)
@@ -145,7 +145,7 @@ class VideoStore:
             remixed_from_video_id=remixed_from,
             failure=failure,
             never_finishes=plan.never_finishes,
-            has_reference=has_reference,
+            reference=reference,
         )
         self.videos[video_id] = record
         self._recent_creates.append(now)

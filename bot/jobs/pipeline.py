@@ -66,11 +66,16 @@ class Pipeline:
         self.reconciler = Reconciler(store, sora, config.reconcile_skew)
         # Jobs whose create may have reached Azure: reconciled before any new create.
         self.unsure: set[int] = set()
+        # One clean-up per job at a time (a Delete press and the clean-up loop may race).
+        self._cleaning: dict[int, asyncio.Lock] = {}
 
     # -- state changes, each logged once ------------------------------------------------
 
     async def move(self, job: Job, to: JobState, **fields: Any) -> Job:
         new = await self.store.transition(job.id, to, expect=job.state, **fields)
+        if new.input_image_path and to in (S.RUNNING, S.FAILED, S.CANCELED):
+            # The first frame is needed only until Azure has the job.
+            await asyncio.to_thread(Path(new.input_image_path).unlink, True)
         log.info(
             "job %d %s -> %s video=%s elapsed=%.1fs%s",
             job.id,
@@ -309,7 +314,20 @@ class Pipeline:
         return float(min(self.config.retry_ceiling, self.config.retry_floor * 2 ** (attempt - 1)))
 
     async def cleanup(self, job: Job) -> bool:
-        """Delete at the provider and retract from Slack; True when nothing is owed any more."""
+        """Delete at the provider and retract from Slack; True when nothing is owed any more.
+        Serialized per job, and idempotent: a second caller finds nothing left to do."""
+        lock = self._cleaning.setdefault(job.id, asyncio.Lock())
+        try:
+            async with lock:
+                current = await self.store.get_job(job.id)
+                if current is None or not current.cleanup_pending:
+                    return True
+                return await self._cleanup(current)
+        finally:
+            if not lock.locked():
+                self._cleaning.pop(job.id, None)
+
+    async def _cleanup(self, job: Job) -> bool:
         note = None
         if job.video_id and not self.expired(job):
             try:

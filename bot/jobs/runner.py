@@ -250,7 +250,8 @@ class JobRunner:
         if parent is None:
             return outcomes.parent_unavailable(label, "does not exist")
         if parent.state in (S.FAILED, S.CANCELED):
-            return outcomes.parent_unavailable(label, f"{parent.state} and has no video")
+            why = "failed" if parent.state == S.FAILED else "was canceled"
+            return outcomes.parent_unavailable(label, f"{why} and has no video")
         if parent.state == S.DELETED:
             return outcomes.parent_unavailable(label, "was deleted")
         if parent.state == S.DELIVERED and self.pipeline.expired(parent, self.config.remix_margin):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -65,6 +67,8 @@ def register(app: AsyncApp, services: Services) -> None:
             ask = with_image
         result = await services.intake.start(ask)
         if isinstance(result, Refused):
+            if ask.image_path:  # fitted for a job that will not be: not kept
+                await asyncio.to_thread(Path(ask.image_path).unlink, True)
             await tell(client, channel, user, result.message, meta.get("t"))
 
     @app.view(slack_ui.VIEW_REMIX)
