@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.jobs import outcomes
+from bot.jobs.cleanup import Cleaner
 from bot.jobs.config import RunnerConfig
 from bot.jobs.delivery import Artifacts, Delivery, DeliveryRefused
 from bot.jobs.polling import PollTracker
@@ -21,10 +22,8 @@ from bot.jobs.reconcile import CannotList, Reconciler
 from bot.sora import (
     AuthenticationError,
     DeploymentNotFoundError,
-    InvalidRequestError,
     InvalidResponseError,
     NotFoundError,
-    NotSupportedError,
     RateLimitError,
     ReferenceImage,
     ServerError,
@@ -66,8 +65,7 @@ class Pipeline:
         self.reconciler = Reconciler(store, sora, config.reconcile_skew)
         # Jobs whose create may have reached Azure: reconciled before any new create.
         self.unsure: set[int] = set()
-        # One clean-up per job at a time (a Delete press and the clean-up loop may race).
-        self._cleaning: dict[int, asyncio.Lock] = {}
+        self.cleaner = Cleaner(store, sora, delivery, self.expired)
 
     # -- state changes, each logged once ------------------------------------------------
 
@@ -314,41 +312,5 @@ class Pipeline:
         return float(min(self.config.retry_ceiling, self.config.retry_floor * 2 ** (attempt - 1)))
 
     async def cleanup(self, job: Job) -> bool:
-        """Delete at the provider and retract from Slack; True when nothing is owed any more.
-        Serialized per job, and idempotent: a second caller finds nothing left to do."""
-        lock = self._cleaning.setdefault(job.id, asyncio.Lock())
-        try:
-            async with lock:
-                current = await self.store.get_job(job.id)
-                if current is None or not current.cleanup_pending:
-                    return True
-                return await self._cleanup(current)
-        finally:
-            if not lock.locked():
-                self._cleaning.pop(job.id, None)
-
-    async def _cleanup(self, job: Job) -> bool:
-        note = None
-        if job.video_id and not self.expired(job):
-            try:
-                await self.sora.delete(job.video_id)
-            except NotFoundError:
-                pass  # already gone or expired
-            except NotSupportedError:
-                note = "provider_keeps"  # e.g. a proxy without DELETE: it expires in 24 h
-            except InvalidRequestError:
-                return False  # not finished yet at Azure: it cannot be deleted until it is
-            except SoraError as exc:
-                log.warning("job %d: delete at the provider failed (%s); later", job.id, exc)
-                return False
-        if job.state == S.DELETED and job.slack_file_id:
-            try:
-                await self.delivery.retract(job)
-            except Exception as exc:
-                log.warning("job %d: retracting the video failed (%s); later", job.id, exc)
-                return False
-        fields: dict[str, Any] = {"cleanup_pending": False}
-        if note:
-            fields["error_code"] = note
-        await self.store.update_job(job.id, **fields)
-        return True
+        """Delete at the provider and retract from Slack; True when nothing is owed."""
+        return await self.cleaner.cleanup(job)

@@ -9,13 +9,14 @@ import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from bot.sora.auth import Auth, TokenAuth
+from bot.sora.download import read_bounded, stream_to
 from bot.sora.errors import (
     APIError,
     AuthenticationError,
@@ -33,7 +34,6 @@ from bot.sora.models import (
     ReferenceImage,
     Video,
     VideoPage,
-    sniff_image,
     validate_create,
     validate_prompt,
 )
@@ -41,8 +41,6 @@ from bot.sora.retry import RetryPolicy, parse_retry_after, retryable_create, ret
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-_ERROR_BODY_MAX = 64 * 1024
-_WRITE_BATCH = 1024 * 1024
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
@@ -196,7 +194,7 @@ class SoraClient:
             try:
                 return await self._download_once(video_id, variant, target, part)
             finally:
-                await asyncio.to_thread(_unlink, part)
+                await asyncio.to_thread(part.unlink, True)
 
         return await self._retrying(once, retryable_read, "download")
 
@@ -225,13 +223,13 @@ class SoraClient:
                 "GET", url, params={"variant": variant}, headers=headers
             ) as resp:
                 if resp.status_code >= 400:
-                    raw = await _read_bounded(resp)
+                    raw = await read_bounded(resp)
                     raise self._error(resp, raw)
                 ctype = resp.headers.get("content-type", "")
                 if ctype.startswith(("application/json", "text/")):
                     raise InvalidResponseError(f"content answered {ctype!r}, not a media file")
                 expected = resp.headers.get("content-length")
-                written = await _stream_to(resp, part, variant)
+                written = await stream_to(resp, part, variant)
         except httpx.TransportError as exc:
             raise _transport(exc) from exc
         if expected is not None and expected.isdigit() and written != int(expected):
@@ -335,51 +333,3 @@ def _json(resp: httpx.Response) -> Any:
 def _transport(exc: httpx.TransportError) -> TransportError:
     sent = not isinstance(exc, _NOT_SENT)
     return TransportError(f"{type(exc).__name__}: {exc}".rstrip(": "), sent=sent)
-
-
-def _unlink(path: Path) -> None:
-    path.unlink(missing_ok=True)
-
-
-async def _read_bounded(resp: httpx.Response) -> bytes:
-    buf = bytearray()
-    async for chunk in resp.aiter_bytes():
-        buf += chunk
-        if len(buf) >= _ERROR_BODY_MAX:
-            break
-    return bytes(buf[:_ERROR_BODY_MAX])
-
-
-_EXPECTED = {"video": "mp4", "thumbnail": "webp", "spritesheet": "jpeg"}
-
-
-async def _stream_to(resp: httpx.Response, part: Path, variant: str) -> int:
-    handle: IO[bytes] = await asyncio.to_thread(open, part, "wb")
-    written = 0
-    buf = bytearray()
-    checked = False
-    try:
-        async for chunk in resp.aiter_bytes():
-            buf += chunk
-            if not checked and len(buf) >= 12:
-                _check_magic(bytes(buf[:12]), variant)
-                checked = True
-            if len(buf) >= _WRITE_BATCH:
-                written += len(buf)
-                await asyncio.to_thread(handle.write, bytes(buf))
-                buf.clear()
-        if not checked:
-            _check_magic(bytes(buf), variant)
-        if buf:
-            written += len(buf)
-            await asyncio.to_thread(handle.write, bytes(buf))
-    finally:
-        await asyncio.to_thread(handle.close)
-    return written
-
-
-def _check_magic(head: bytes, variant: str) -> None:
-    want = _EXPECTED[variant]
-    got = "mp4" if head[4:8] == b"ftyp" else sniff_image(head)
-    if got != want:
-        raise InvalidResponseError(f"the {variant} content is not a {want} file")
