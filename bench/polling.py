@@ -10,7 +10,8 @@ fixed 1 s loop (what the openai SDK's ``poll()`` does). Every time constant (gen
 queueing, the policies, the runner's ticks) is divided by ``--scale`` so a run takes
 seconds; every figure printed is multiplied back, i.e. in real-world seconds.
 
-Lag = delivered (the Delivery returned) - the moment the emulator's job became completed.
+Lag = the video shared in its Slack thread (the bot's own SlackDelivery against the fake
+Slack, which shares asynchronously like Slack) - the moment the emulator's job completed.
 "detect" is the part of it up to the first status call that could see the completion; the
 rest is download, delivery and event-loop overhead, which the scale inflates too (10 ms
 of overhead reads as 0.2 s at scale 20), so keep the scale modest on a busy machine.
@@ -22,21 +23,29 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import aiohttp
 import httpx
+from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.cards import Cards
 from bot.emulator import Emulator, EmulatorConfig
-from bot.jobs import Artifacts, JobRunner, LocalDirectoryDelivery, PollPolicy, RunnerConfig
-from bot.jobs.delivery import Remember
+from bot.jobs import JobRunner, PollPolicy, RunnerConfig
+from bot.slack_delivery import SlackDelivery
 from bot.sora import ApiKeyAuth, RetryPolicy, SoraClient
 from bot.store import Job, JobKind, JobState, NewJob, Store
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from fakes.slack import FakeSlack  # the fake lives with the tests
+
 KEY = "bench-key"
 QUEUE_SECONDS = 2.0  # real-world seconds a job waits at Azure before it starts
+SHARE_DELAY = 0.5  # real-world seconds Slack takes to show a completed upload
 ARRIVAL_SPREAD = 20.0  # real-world seconds over which the jobs are submitted
 LAG_GOAL = 2.0
 CALLS_GOAL = 1.0  # status calls per 5 s of generation
@@ -87,16 +96,13 @@ def policies(scale: float) -> dict[str, PollPolicy]:
     }
 
 
-class TimedDelivery(LocalDirectoryDelivery):
-    """A local delivery that notes when each job's video was published."""
-
-    def __init__(self, directory: Path) -> None:
-        super().__init__(directory)
-        self.delivered: dict[int, float] = {}
-
-    async def deliver(self, job: Job, artifacts: Artifacts, remember: Remember) -> None:
-        await super().deliver(job, artifacts, remember)
-        self.delivered[job.id] = time.time()
+def shared_at(fake: FakeSlack, job: Job) -> float:
+    """When Slack showed the video in the job's thread (the fake's own clock is time.time)."""
+    thread = job.thread_ts or job.card_ts or ""
+    shares = [m for m in fake.thread("C1", thread) if m.files]
+    if len(shares) != 1:
+        raise SystemExit(f"job {job.id} was shared {len(shares)} times")
+    return float(shares[0].history[0]["time"])
 
 
 def runner_config(work: Path, policy: PollPolicy, scale: float, jobs: int) -> RunnerConfig:
@@ -129,11 +135,14 @@ async def run_one(
         )
     )
     started = time.monotonic()
+    fake = FakeSlack(member_channels={"C1"}, share_delay=SHARE_DELAY / scale, clock=time.time)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         async with (
             emulator.serve() as base,
+            fake.serve() as api_url,
             httpx.AsyncClient(timeout=30) as http,
+            aiohttp.ClientSession() as session,
             await Store.open(root / "bot.db") as store,
         ):
             sora = SoraClient(
@@ -143,7 +152,9 @@ async def run_one(
                 auth=ApiKeyAuth(KEY),
                 retry=RetryPolicy(attempts=4, base_delay=0.5 / scale, max_delay=8 / scale),
             )
-            delivery = TimedDelivery(root / "out")
+            client = AsyncWebClient(token="xoxb-test", base_url=api_url)
+            cards = Cards(client, store)
+            delivery = SlackDelivery(client, store, cards, session)
             config = runner_config(root / "work", policy, scale, len(planned))
             runner = JobRunner(store, sora, delivery, config)
             await runner.start()
@@ -184,7 +195,7 @@ async def run_one(
                 results.append(
                     JobResult(
                         generation=record.generation_seconds * scale,
-                        lag=(delivery.delivered[job_id] - record.finished) * scale,
+                        lag=(shared_at(fake, row) - record.finished) * scale,
                         detect=(seen - record.finished) * scale,
                         calls=emulator.status_calls(row.video_id),
                     )
