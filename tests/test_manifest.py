@@ -91,3 +91,9 @@ def test_scopes_are_exactly_what_the_code_needs() -> None:
     needed |= {EVENT_SCOPES[e] for e in manifest()["settings"]["event_subscriptions"]["bot_events"]}
     needed.add("commands")  # the slash command and the shortcuts
     assert set(manifest()["oauth_config"]["scopes"]["bot"]) == needed
+
+
+def test_check_asks_for_exactly_the_manifest_scopes() -> None:
+    from bot.check import REQUIRED_SCOPES
+
+    assert set(REQUIRED_SCOPES) == set(manifest()["oauth_config"]["scopes"]["bot"])
