@@ -56,6 +56,7 @@ class Cards:
                 posted = await self.store.set_card(
                     fresh.id, card_ts=str(resp["ts"]), thread_ts=fresh.thread_ts
                 )
+                posted = await self.store.update_job(posted.id, card_shown=str(fresh.state))
         finally:
             self._locks.pop(job.id, None)
         self.show(posted, position)  # the version label is known only now
@@ -77,3 +78,15 @@ class Cards:
             )
         except SlackApiError as exc:
             log.warning("job %d: card edit refused: %s", job_id, exc.response.get("error"))
+            return
+        if job.card_shown != job.state:
+            await self.store.update_job(job_id, card_shown=str(job.state))
+
+    async def resync(self) -> int:
+        """After a start: queue the edits still owed (a card showing an older state)."""
+        stale = await self.store.jobs_with_stale_cards()
+        for job in stale:
+            self.show(job, None)
+        if stale:
+            log.info("%d cards to bring up to date", len(stale))
+        return len(stale)

@@ -52,6 +52,7 @@ class Runtime:
 
     async def start(self) -> None:
         await self.runner.start()
+        await self.cards.resync()
         task = asyncio.create_task(self.cards.throttle.run(), name="card-throttle")
         self._tasks.add(task)
 

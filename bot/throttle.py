@@ -78,10 +78,15 @@ class Throttle(Generic[K, V]):
             await self._send(*self._next())
 
     async def flush(self, limit: float) -> None:
-        """Send what is waiting, ignoring the rate, for at most ``limit`` seconds (shutdown)."""
+        """At shutdown: send what the rate allows right now, final states first, for at most
+        ``limit`` seconds. The rest is not lost: the owner re-queues it at the next start."""
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(limit):
                 while self._waiting:
+                    self._refill()
+                    if self._tokens < 1:
+                        return
+                    self._tokens -= 1
                     await self._send(*self._next())
 
     async def _send(self, key: K, value: V) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 import pytest
@@ -319,3 +320,10 @@ async def test_a_long_wait_behind_a_busy_deployment_never_gives_up(tmp_path: Pat
         assert done.state == S.DELIVERED
         assert done.attempts == 1
         assert rig.emulator.create_calls == 1
+
+
+async def test_an_idle_runner_stops_at_once(tmp_path: Path) -> None:
+    async with make_rig(tmp_path, cleanup_interval=30.0, tick=5.0) as rig:
+        started = time.monotonic()
+        await rig.runner.stop(grace=7.0)
+        assert time.monotonic() - started < 1.0

@@ -265,3 +265,23 @@ async def test_restart_in_the_middle_of_delivery_shares_once(tmp_path: Path) -> 
             await asyncio.sleep(1.2)  # let the first, slow completion land too
             assert len(again.shares("C1", job.card_ts or "")) == 1
             assert emulator.create_calls == 1
+
+
+async def test_card_edits_owed_at_shutdown_are_made_after_the_restart(tmp_path: Path) -> None:
+    fake = FakeSlack(member_channels={"C1"}, scopes=manifest_scopes())
+    emulator = Emulator(fast_emulator_config())
+    async with fake.serve(), emulator.serve():
+        async with run_bot(fake, emulator, tmp_path, cards_per_minute=0.01) as rig:
+            rig.runtime.cards.throttle.burst = 0  # no edit may go out in this run
+            await rig.command("a card left behind")
+            job = await rig.wait_state(1, S.DELIVERED)
+        card = fake.messages[("C1", job.card_ts or "")]
+        assert "Done" not in json.dumps(card.blocks)  # the edit was still owed at the stop
+        async with run_bot(fake, emulator, tmp_path) as again:
+            await again.settle_cards()
+            await until(lambda: _shown(again), 5, "the card was not brought up to date")
+            assert "Done" in json.dumps(fake.messages[("C1", job.card_ts or "")].blocks)
+
+
+async def _shown(rig: SlackRig) -> bool | None:
+    return True if (await rig.job(1)).card_shown == "delivered" else None

@@ -119,7 +119,7 @@ async def test_open_creates_directory_file_and_latest_schema(db_path: Path) -> N
     assert await asyncio.to_thread(db_path.is_file)
     assert sql(db_path, "SELECT COUNT(*) FROM jobs") == [(0,)]
     assert sql(db_path, "PRAGMA user_version") == [(LATEST_VERSION,)]
-    assert LATEST_VERSION == 3
+    assert LATEST_VERSION == 4
     assert sql(db_path, "PRAGMA journal_mode") == [("wal",)]
 
 
@@ -228,7 +228,7 @@ async def test_reopen_keeps_every_field(db_path: Path, clock: Clock) -> None:
         "created_at": 1_000_000.0, "updated_at": 1_000_005.0, "submitted_at": 1.5,
         "completed_at": 2.5, "delivered_at": None, "attempts": 1, "slack_file_id": "F1",
         "video_message_ts": "9.9", "version_label": "v1", "cancel_requested": True,
-        "deleted_by": "U9", "dedupe_key": "trigger-1", "cleanup_pending": True,
+        "deleted_by": "U9", "dedupe_key": "trigger-1", "cleanup_pending": True, "card_shown": None,
         "admitted_at": 1_000_005.0,
         "deleted_from": S.FAILED,
     }  # fmt: skip
@@ -582,3 +582,16 @@ async def test_cleanup_pending_is_kept_and_listed(store: Store) -> None:
     assert [j.id for j in await store.jobs_needing_cleanup()] == [job.id]
     await store.update_job(job.id, cleanup_pending=False)
     assert await store.jobs_needing_cleanup() == []
+
+
+async def test_stale_cards_are_the_ones_showing_another_state(store: Store) -> None:
+    shown = await store.create_job(new())
+    await store.set_card(shown.id, card_ts="1.1")
+    await store.update_job(shown.id, card_shown="queued")
+    stale = await store.create_job(new())
+    await store.set_card(stale.id, card_ts="2.2")
+    await store.update_job(stale.id, card_shown="queued")
+    await store.transition(stale.id, S.CANCELED)
+    no_card = await store.create_job(new())
+    await store.transition(no_card.id, S.CANCELED)
+    assert [j.id for j in await store.jobs_with_stale_cards()] == [stale.id]

@@ -73,14 +73,16 @@ async def test_a_failing_send_does_not_stop_the_others() -> None:
     assert sent == [1, 2]
 
 
-async def test_flush_sends_everything_at_shutdown() -> None:
+async def test_flush_at_shutdown_keeps_to_the_rate_final_states_first() -> None:
     sent: list[int] = []
 
     async def send(key: int, value: str) -> None:
         sent.append(key)
 
-    throttle: Throttle[int, str] = Throttle(send, per_minute=1, burst=1)
+    throttle: Throttle[int, str] = Throttle(send, per_minute=1, burst=2)
     for key in range(5):
-        throttle.submit(key, "x")
+        throttle.submit(key, "progress")
+    throttle.submit(9, "done", urgent=True)
     await throttle.flush(limit=1.0)
-    assert sorted(sent) == [0, 1, 2, 3, 4]
+    assert sent == [9, 0]  # the burst's two tokens, the final state first
+    assert throttle.pending == 4  # left for the next start

@@ -77,6 +77,7 @@ class JobRunner:
         self._hold_until = 0.0
         self._positions: dict[int, int] = {}
         self._stopping = False
+        self._stopped = asyncio.Event()
         self._started = False
 
     # -- life cycle ---------------------------------------------------------------------
@@ -102,6 +103,7 @@ class JobRunner:
         Nothing is lost: every job's state is in the store, and a restart resumes it.
         """
         self._stopping = True
+        self._stopped.set()
         for event in self._stops.values():
             event.set()
         self._wake.set()
@@ -329,7 +331,8 @@ class JobRunner:
     async def _cleanup_loop(self) -> None:
         while not self._stopping:
             await self._cleanup_once()
-            await asyncio.sleep(self.config.cleanup_interval)
+            with contextlib.suppress(TimeoutError):  # a stop ends the wait at once
+                await asyncio.wait_for(self._stopped.wait(), self.config.cleanup_interval)
 
     async def _cleanup_once(self) -> None:
         for job in await self.store.jobs_needing_cleanup():

@@ -104,6 +104,7 @@ class Job:
     deleted_by: str | None
     dedupe_key: str | None
     cleanup_pending: bool = False  # provider/Slack clean-up owed after the job ended
+    card_shown: str | None = None  # the state the card last showed in Slack
     # Kept by the store itself (schema v2), never written by callers:
     admitted_at: float | None = None  # last queued -> submitting; cleared on requeue
     deleted_from: JobState | None = None  # the state a deleted job was in

@@ -115,6 +115,13 @@ class StoreQueries(StoreBase):
         """Every unfinished job, oldest first: what the runner picks up at start-up."""
         return await self.jobs_in_states(*sorted(UNFINISHED))
 
+    async def jobs_with_stale_cards(self) -> list[Job]:
+        """Jobs whose card shows another state than theirs (edits owed), oldest first."""
+        return await self._jobs(
+            f"{SELECT_JOBS} WHERE card_ts IS NOT NULL"
+            " AND (card_shown IS NULL OR card_shown != state) ORDER BY id"
+        )
+
     async def jobs_needing_cleanup(self) -> list[Job]:
         """Ended jobs that still owe a delete at the provider or in Slack, oldest first."""
         return await self._jobs(f"{SELECT_JOBS} WHERE cleanup_pending = 1 ORDER BY id")

@@ -108,7 +108,14 @@ _V3_CLEANUP: Migration = (
     "CREATE INDEX jobs_by_cleanup ON jobs (cleanup_pending) WHERE cleanup_pending = 1",
 )
 
-MIGRATIONS: tuple[Migration, ...] = (_V1_JOBS, _V2_ADMISSION, _V3_CLEANUP)
+# v4: the state each job's card last showed in Slack, so edits still owed when the bot
+# stopped are made after it starts again (a stale card is re-shown, never forgotten).
+_V4_CARDS: Migration = (
+    "ALTER TABLE jobs ADD COLUMN card_shown TEXT",
+    "UPDATE jobs SET card_shown = state WHERE card_ts IS NOT NULL",
+)
+
+MIGRATIONS: tuple[Migration, ...] = (_V1_JOBS, _V2_ADMISSION, _V3_CLEANUP, _V4_CARDS)
 LATEST_VERSION = len(MIGRATIONS)
 
 
