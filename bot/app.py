@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.error import BoltUnhandledRequestError
+from slack_bolt.middleware.async_middleware import AsyncMiddleware
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
@@ -38,6 +43,22 @@ def build_client(settings: Settings, metrics: Metrics | None = None) -> AsyncWeb
     return client
 
 
+class DropEmptyActions(AsyncMiddleware):
+    """Acks block_actions that carry no action: Bolt's matchers (and its argument
+    injection) fail with IndexError on them, and the envelope would never be acked."""
+
+    async def async_process(
+        self,
+        *,
+        req: AsyncBoltRequest,
+        resp: BoltResponse,
+        next: Callable[[], Awaitable[BoltResponse]],
+    ) -> BoltResponse | None:
+        if req.body.get("type") == "block_actions" and not req.body.get("actions"):
+            return BoltResponse(status=200, body="")
+        return await next()
+
+
 def build_app(settings: Settings, client: AsyncWebClient, services: Services) -> AsyncApp:
     secret = settings.slack_signing_secret.reveal() if settings.slack_signing_secret else None
     app = AsyncApp(
@@ -45,12 +66,21 @@ def build_app(settings: Settings, client: AsyncWebClient, services: Services) ->
         signing_secret=secret,
         process_before_response=False,
         logger=logging.getLogger("bot.bolt"),
+        # Anything no listener takes is still acked (below): in Socket Mode an unacked
+        # envelope is retried by Slack and counts toward disabling the app.
+        raise_error_for_unhandled_request=True,
     )
+
+    app.use(DropEmptyActions())
     register_all(app, services)
 
     @app.error
-    async def on_error(error: Exception, body: dict[str, Any]) -> None:
+    async def on_error(error: Exception, body: dict[str, Any], response: BoltResponse) -> None:
         kind = body.get("type") or body.get("command") or "request"
+        if isinstance(error, BoltUnhandledRequestError):
+            log.info("ignored a %s no listener handles", kind)
+            response.status, response.body = 200, ""
+            return
         log.error("listener failed on %s: %s", kind, error, exc_info=error)
 
     return app

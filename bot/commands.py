@@ -18,7 +18,11 @@ from bot.sora.models import PROMPT_MAX
 SUBCOMMANDS = ("help", "list", "usage", "queue")
 EXAMPLE = "/sora a corgi surfing at sunset --landscape --seconds 8"
 LANDSCAPE, PORTRAIT = "1280x720", "720x1280"
-_INVISIBLE = re.compile(r"[\s\u200b-\u200f\u2028-\u202f\u2060-\u2064\ufeff\u00ad]+")
+_INVISIBLE = re.compile(
+    r"[\s\x00-\x08\x0b-\x1f\x7f\u200b-\u200f\u2028-\u202f\u2060-\u2064\ufeff\u00ad]+"
+)
+_SMALL_INT = re.compile(r"[0-9]{1,9}")
+OPTIONS = ("landscape", "portrait", "size", "seconds")
 _FLAG = re.compile(r"(?:(?<=\s)|^)(?:--|[\u2013\u2014])([A-Za-z][\w-]*)(?:=(\S*))?(?=\s|$)")
 
 
@@ -48,6 +52,12 @@ class Invalid:
 Parsed = VideoRequest | Subcommand | OpenModal | Invalid
 
 
+def small_int(value: object) -> int | None:
+    """A plain ASCII whole number of at most nine digits, else None (never raises)."""
+    text = str(value) if value is not None else ""
+    return int(text) if _SMALL_INT.fullmatch(text) else None
+
+
 def unescape(text: str) -> str:
     """Undo Slack's three escapes (``&amp;`` last, so ``&amp;lt;`` stays ``&lt;``)."""
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
@@ -73,6 +83,11 @@ def parse_command(text: str) -> Parsed:
         pieces.append(text[position : match.start()])
         position = match.end()
         name, value = match.group(1).lower(), match.group(2)
+        if name not in OPTIONS:
+            return Invalid(
+                f"`--{name}` is not an option; the options are `--landscape`, `--portrait`, "
+                "`--size WxH` and `--seconds 4|8|12`"
+            )
         takes_value = name in ("size", "seconds")
         if takes_value and value is None:
             value, position = _next_word(text, position)
@@ -92,15 +107,11 @@ def parse_command(text: str) -> Parsed:
         elif name == "seconds":
             if seconds is not None:
                 return Invalid("`--seconds` is given twice; give it once")
-            assert value is not None
-            if not value.isdigit() or int(value) not in SECONDS:
-                return Invalid(f"`--seconds {value}` is not possible; use 4, 8 or 12")
-            seconds = int(value)
-        else:
-            return Invalid(
-                f"`--{name}` is not an option; the options are `--landscape`, `--portrait`, "
-                "`--size WxH` and `--seconds 4|8|12`"
-            )
+            number = small_int(value)
+            if number is None or number not in SECONDS:
+                shown = value if value is not None and len(value) <= 20 else "that"
+                return Invalid(f"`--seconds {shown}` is not possible; use 4, 8 or 12")
+            seconds = number
     pieces.append(text[position:])
     prompt = unescape(_join(pieces))
     if is_blank(prompt):
@@ -133,7 +144,8 @@ def _size_for(name: str, value: str | None) -> str | Invalid:
     assert value is not None
     size = value.lower().replace("×", "x")
     if size not in SIZES:
-        return Invalid(f"`--size {value}` is not possible; use one of {', '.join(SIZES)}")
+        shown = value if len(value) <= 20 else "that"
+        return Invalid(f"`--size {shown}` is not possible; use one of {', '.join(SIZES)}")
     return size
 
 

@@ -19,6 +19,7 @@ from bot import slack_ui
 from bot.cards import Cards
 from bot.config import Settings
 from bot.jobs import JobRunner, QueueFull
+from bot.sora.models import PROMPT_MAX
 from bot.store import DuplicateJob, Job, JobKind, NewJob, Store
 
 log = logging.getLogger(__name__)
@@ -101,6 +102,11 @@ class Intake:
         return None
 
     async def start(self, ask: Ask) -> Job | Refused:
+        if len(ask.prompt) > PROMPT_MAX:
+            return Refused(slack_ui.notice(
+                f":warning: The prompt is {len(ask.prompt):,} characters; the limit is "
+                f"{PROMPT_MAX:,}."
+            ))  # fmt: skip
         refused = await self.check(ask.user_id, ask.channel_id, ask.seconds)
         if refused is not None:
             return refused
@@ -126,19 +132,20 @@ class Intake:
         except DuplicateJob as duplicate:
             log.info("duplicate request %s: job %d exists", ask.dedupe_key, duplicate.job.id)
             return duplicate.job
-        try:
+        try:  # the runner holds the job until its card is known: no Sora spend before
             job = await self.cards.ensure(job)
         except SlackApiError as exc:
             error = str(exc.response.get("error") or exc.response.status_code)
             if error not in CANNOT_POST:
                 # Slack is having a moment: keep the job; its card is posted when it moves.
                 log.warning("job %d: card not posted yet (%s); it will be", job.id, error)
-                self.runner.wake()
+                self.runner.release(job.id)
                 return job
             log.info("job %d: cannot post its card (%s); canceling it", job.id, error)
             await self.runner.cancel(job.id, by=ask.user_id)
+            self.runner.release(job.id)
             if error in ("not_in_channel", "channel_not_found"):
                 return Refused(slack_ui.invite_reply(ask.command_text or ask.prompt))
             return Refused(slack_ui.notice(f":warning: Slack won't let me post here ({error})."))
-        self.runner.wake()
+        self.runner.release(job.id)
         return job

@@ -68,5 +68,6 @@ def setup_logging(
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    # httpx logs every request at INFO; keep it for DEBUG.
-    logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))
+    # httpx logs every request at INFO: only at DEBUG is that wanted.
+    debug = root.level <= logging.DEBUG
+    logging.getLogger("httpx").setLevel(logging.DEBUG if debug else logging.WARNING)

@@ -116,7 +116,14 @@ def _slack_reachable(runtime: Runtime, every: float = 60.0) -> Callable[[], Awai
 
 def http_app(app: AsyncApp, runtime: Runtime) -> web.Application:
     async def events(request: web.Request) -> web.Response:
-        raw = await request.text()
+        try:
+            raw = (await request.read()).decode("utf-8")
+        except UnicodeDecodeError:
+            return web.json_response({"error": "the body is not UTF-8"}, status=400)
+        if not request.headers.get("X-Slack-Request-Timestamp", "").isascii() or not (
+            request.headers.get("X-Slack-Request-Timestamp", "").isdigit()
+        ):
+            return web.json_response({"error": "invalid request"}, status=401)
         bolt_request = AsyncBoltRequest(
             body=raw,
             query=request.query_string,

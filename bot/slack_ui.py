@@ -152,7 +152,7 @@ def job_card(job: Job, position: int | None = None, parent_label: str | None = N
     if buttons:
         blocks.append({"type": "actions", "block_id": f"job-{job.id}", "elements": buttons})
     status = status_line(job, position).split(" ", 1)[-1]
-    text = clip(f"Video for <@{job.requester_id}>: {status}: {job.prompt}", 3000)
+    text = clip(f"Video for <@{job.requester_id}>: {status}: {escape(job.prompt)}", 3000)
     return Message(text, blocks)
 
 

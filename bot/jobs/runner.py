@@ -76,6 +76,7 @@ class JobRunner:
         self._wake = asyncio.Event()
         self._hold_until = 0.0
         self._positions: dict[int, int] = {}
+        self._held: set[int] = set()  # queued, but not to be admitted yet (see enqueue)
         self._stopping = False
         self._stopped = asyncio.Event()
         self._started = False
@@ -142,13 +143,23 @@ class JobRunner:
         """Look at the queue now (a job was queued, or its card is ready)."""
         self._wake.set()
 
+    def release(self, job_id: int) -> None:
+        """A job queued with ``wake=False`` may now be admitted (its card is settled)."""
+        self._held.discard(job_id)
+        self._wake.set()
+
     async def enqueue(self, new: NewJob, *, wake: bool = True) -> Job:
         """Queue a job (raises QueueFull, or DuplicateJob for a used ``dedupe_key``). A
         remix of a parent that cannot be remixed fails at once, with its reason, and never
-        reaches Azure. ``wake=False`` lets the caller post the job's card first."""
+        reaches Azure. ``wake=False`` holds the job (it is not admitted) until the caller
+        releases it, e.g. once its card is posted: nothing is spent for a job nobody sees.
+        The hold lives in memory: after a restart the job is admitted and its card posted
+        by the delivery."""
         if await self.queue_full(new.requester_id):
             raise QueueFull(new.requester_id, self.config.max_queued_per_user)
         job = await self.store.create_job(new)
+        if not wake:
+            self._held.add(job.id)
         if job.kind == JobKind.REMIX:
             problem = await self._remix_problem(job)
             if problem is not None:
@@ -216,7 +227,8 @@ class JobRunner:
         if self.clock() >= self._hold_until:
             free = self.config.max_running - await self.store.count_in_state(*AT_AZURE)
             if free > 0:
-                for job in await self.store.next_jobs_to_admit(free):
+                candidates = await self.store.next_jobs_to_admit(free + len(self._held))
+                for job in [j for j in candidates if j.id not in self._held][:free]:
                     await self._admit_one(job)
         await self._publish_positions()
 

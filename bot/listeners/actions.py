@@ -9,6 +9,7 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import slack_ui
+from bot.commands import small_int
 from bot.listeners.common import tell
 from bot.listeners.manage import remove
 from bot.services import Services
@@ -17,8 +18,8 @@ from bot.services import Services
 def register(app: AsyncApp, services: Services) -> None:
     async def job_of(body: dict[str, Any]) -> Any:
         action = (body.get("actions") or [{}])[0]
-        raw = str(action.get("value") or "")
-        return await services.store.get_job(int(raw)) if raw.isdigit() else None
+        job_id = small_int(action.get("value"))
+        return await services.store.get_job(job_id) if job_id is not None else None
 
     @app.action(slack_ui.ACTION_REMIX)
     async def remix(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
@@ -35,7 +36,7 @@ def register(app: AsyncApp, services: Services) -> None:
         await ack()
         job = await job_of(body)
         user = str((body.get("user") or {}).get("id") or "")
-        if job is None:
+        if job is None or not user:
             return
         message = await remove(services, job, user)
         if message is not None:

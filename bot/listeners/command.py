@@ -25,7 +25,14 @@ def register(app: AsyncApp, services: Services) -> None:
         ack: AsyncAck, command: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond
     ) -> None:
         text = str(command.get("text") or "")
-        channel, user = str(command.get("channel_id")), str(command.get("user_id"))
+        channel, user = str(command.get("channel_id") or ""), str(command.get("user_id") or "")
+        if not channel or not user:
+            log.warning("a /sora payload without a channel or user")
+            await ack(**reply(slack_ui.notice(
+                ":warning: Slack did not say which channel (or who) this came from; "
+                "try /sora again from a channel."
+            )))  # fmt: skip
+            return
         parsed = parse_command(text)
         if isinstance(parsed, Invalid):
             await ack(**reply(slack_ui.error_reply(parsed.problem, parsed.example)))
@@ -40,6 +47,9 @@ def register(app: AsyncApp, services: Services) -> None:
         if not services.intake.allowed(channel):
             refused = await services.intake.check(user, channel, 4)
             await ack(**reply(refused.message if refused else slack_ui.notice("Not here.")))
+            return
+        if isinstance(parsed, OpenModal) and not command.get("trigger_id"):
+            await ack(**reply(slack_ui.help_message()))  # no trigger: no modal to open
             return
         if isinstance(parsed, OpenModal):
             await ack()  # then the trigger, before anything slow: it expires in 3 s

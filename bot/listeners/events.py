@@ -13,12 +13,13 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import slack_ui
-from bot.commands import parse_remix
+from bot.commands import is_blank, parse_remix
 from bot.intake import Refused
 from bot.listeners.common import say_in_thread, tell
 from bot.listeners.manage import remove
 from bot.listeners.remix import start_remix
 from bot.services import Services
+from bot.sora.models import PROMPT_MAX
 
 log = logging.getLogger(__name__)
 REPLY_SUBTYPES = (None, "thread_broadcast", "file_share")
@@ -37,7 +38,9 @@ def register(app: AsyncApp, services: Services) -> None:
             return
         if not await services.store.claim_event(f"event:{body.get('event_id') or ts}"):
             return
-        channel, user = str(event.get("channel")), str(event.get("user") or "")
+        channel, user = str(event.get("channel") or ""), str(event.get("user") or "")
+        if not channel or not user:
+            return  # nobody to answer, nowhere to answer
         await _remix_reply(services, client, channel, str(thread), user, remix, body)
 
     @app.event("reaction_added")
@@ -55,6 +58,8 @@ def register(app: AsyncApp, services: Services) -> None:
         if not await services.store.claim_event(f"event:{body.get('event_id')}"):
             return
         user = str(event.get("user") or "")
+        if not user:
+            return
         message = await remove(services, job, user)
         if message is not None:
             await tell(client, channel, user, message, job.thread_ts)
@@ -81,7 +86,12 @@ async def _remix_reply(
             "There is no video in this thread to remix. Start one with `/sora PROMPT`."
         ))  # fmt: skip
         return
-    if not remix.change:
+    if len(remix.change) > PROMPT_MAX:
+        await say_in_thread(client, channel, thread, slack_ui.notice(
+            f"That change is {len(remix.change):,} characters; the limit is {PROMPT_MAX:,}."
+        ))  # fmt: skip
+        return
+    if is_blank(remix.change):
         await say_in_thread(client, channel, thread, slack_ui.notice(
             "Say what should change, for example `remix: make it night time`."
         ))  # fmt: skip

@@ -11,12 +11,16 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import slack_ui
-from bot.commands import LANDSCAPE, PORTRAIT, is_blank
+from bot.commands import LANDSCAPE, PORTRAIT, is_blank, small_int
 from bot.intake import Ask, Refused
 from bot.listeners.common import metadata, say_in_thread, tell, value
 from bot.listeners.remix import start_remix
 from bot.services import Services
 from bot.sora import SECONDS
+from bot.sora.models import PROMPT_MAX
+
+TOO_LONG = f"That is too long: the limit is {PROMPT_MAX:,} characters."
+NO_CHANNEL = "Open the form again from a channel."
 
 
 def register(app: AsyncApp, services: Services) -> None:
@@ -25,29 +29,20 @@ def register(app: AsyncApp, services: Services) -> None:
         ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient
     ) -> None:
         prompt = str(value(view, slack_ui.PROMPT).get("value") or "")
-        if is_blank(prompt):
-            await ack(
-                response_action="errors",
-                errors={slack_ui.PROMPT[0]: "Say what the video should show."},
-            )
-            return
-        shape = (value(view, slack_ui.SHAPE).get("selected_option") or {}).get("value")
-        seconds_raw = str((value(view, slack_ui.SECONDS).get("selected_option") or {}).get("value"))
-        seconds = int(seconds_raw) if seconds_raw.isdigit() else 4
-        if seconds not in SECONDS:
-            await ack(response_action="errors", errors={slack_ui.SECONDS[0]: "Pick 4, 8 or 12."})
-            return
         meta = metadata(view)
         channel = str(meta.get("c") or "")
-        user = str((body.get("user") or {}).get("id") or "")
-        if not channel:
-            await ack(
-                response_action="errors",
-                errors={slack_ui.PROMPT[0]: "Open the form again from a channel."},
-            )
+        errors = _problems(view, prompt)
+        if not errors and not channel:
+            errors[slack_ui.PROMPT[0]] = NO_CHANNEL
+        if errors:
+            await ack(response_action="errors", errors=errors)
             return
-        use_image = bool(value(view, slack_ui.FIRST_FRAME).get("selected_options"))
         await ack()
+        user = str((body.get("user") or {}).get("id") or "")
+        if not user:
+            return
+        seconds = small_int(_selected(view, slack_ui.SECONDS)) or 4
+        shape = _selected(view, slack_ui.SHAPE)
         ask = Ask(
             team_id=str((body.get("team") or {}).get("id") or ""),
             channel_id=channel,
@@ -58,6 +53,7 @@ def register(app: AsyncApp, services: Services) -> None:
             thread_ts=meta.get("t"),
             dedupe_key=f"view:{view.get('id')}",
         )
+        use_image = bool(value(view, slack_ui.FIRST_FRAME).get("selected_options"))
         if use_image and meta.get("f"):
             refused = await services.intake.check(user, channel, seconds)
             with_image = refused or await services.images.attach(ask, str(meta["f"]))
@@ -76,22 +72,45 @@ def register(app: AsyncApp, services: Services) -> None:
         ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient
     ) -> None:
         change = str(value(view, slack_ui.CHANGE).get("value") or "")
+        problem = None
         if is_blank(change):
-            await ack(
-                response_action="errors", errors={slack_ui.CHANGE[0]: "Say what should change."}
-            )
+            problem = "Say what should change."
+        elif len(change) > PROMPT_MAX:
+            problem = TOO_LONG
+        if problem:
+            await ack(response_action="errors", errors={slack_ui.CHANGE[0]: problem})
             return
         await ack()
         meta = metadata(view)
         user = str((body.get("user") or {}).get("id") or "")
-        job_id = str(meta.get("job"))
-        parent = await services.store.get_job(int(job_id)) if job_id.isdigit() else None
-        if parent is None:
+        job_id = small_int(meta.get("job"))
+        parent = await services.store.get_job(job_id) if job_id is not None else None
+        if parent is None or not user:
             return
         thread = parent.thread_ts or parent.card_ts or ""
-        problem = await start_remix(services, parent, change, user, f"view:{view.get('id')}")
-        if problem is not None:
-            if isinstance(problem, Refused):
-                await tell(client, parent.channel_id, user, problem.message, thread)
-            else:
-                await say_in_thread(client, parent.channel_id, thread, problem)
+        said = await start_remix(services, parent, change, user, f"view:{view.get('id')}")
+        if isinstance(said, Refused):
+            await tell(client, parent.channel_id, user, said.message, thread)
+        elif said is not None:
+            await say_in_thread(client, parent.channel_id, thread, said)
+
+
+def _selected(view: dict[str, Any], block: tuple[str, str]) -> Any:
+    return (value(view, block).get("selected_option") or {}).get("value")
+
+
+def _problems(view: dict[str, Any], prompt: str) -> dict[str, str]:
+    """Field errors of the options form; a value the form cannot offer is refused, never
+    silently replaced by a default."""
+    errors: dict[str, str] = {}
+    if is_blank(prompt):
+        errors[slack_ui.PROMPT[0]] = "Say what the video should show."
+    elif len(prompt) > PROMPT_MAX:
+        errors[slack_ui.PROMPT[0]] = TOO_LONG
+    shape = _selected(view, slack_ui.SHAPE)
+    if shape is not None and shape not in ("portrait", "landscape"):
+        errors[slack_ui.SHAPE[0]] = "Pick an orientation: portrait or landscape."
+    seconds = _selected(view, slack_ui.SECONDS)
+    if seconds is not None and small_int(seconds) not in SECONDS:
+        errors[slack_ui.SECONDS[0]] = "Pick 4, 8 or 12."
+    return errors
