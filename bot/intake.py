@@ -73,16 +73,23 @@ class Intake:
         allowed = self.settings.allowed_channel_ids
         return not allowed or channel_id in allowed
 
+    def not_here(self, channel_id: str) -> Refused | None:
+        """The answer for a channel outside SORA_ALLOWED_CHANNEL_IDS, or None."""
+        if self.allowed(channel_id):
+            return None
+        return Refused(slack_ui.notice(
+            ":no_entry_sign: Sora isn't enabled in this channel. Ask a workspace admin, "
+            "or use a channel where it is."
+        ))  # fmt: skip
+
     def is_admin(self, user_id: str) -> bool:
         return user_id in self.settings.admin_user_ids
 
     async def check(self, user_id: str, channel_id: str, seconds: int) -> Refused | None:
         """Why this person may not start a video here now, or None."""
-        if not self.allowed(channel_id):
-            return Refused(slack_ui.notice(
-                ":no_entry_sign: Sora isn't enabled in this channel. Ask a workspace admin, "
-                "or use a channel where it is."
-            ))  # fmt: skip
+        refused = self.not_here(channel_id)
+        if refused is not None:
+            return refused
         if await self.runner.queue_full(user_id):
             limit = self.settings.max_queued_per_user
             return Refused(slack_ui.notice(

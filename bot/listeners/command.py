@@ -44,9 +44,9 @@ def register(app: AsyncApp, services: Services) -> None:
             await ack()
             await respond(**reply(await _report(services, parsed.name, command)))
             return
-        if not services.intake.allowed(channel):
-            refused = await services.intake.check(user, channel, 4)
-            await ack(**reply(refused.message if refused else slack_ui.notice("Not here.")))
+        refused = services.intake.not_here(channel)
+        if refused is not None:
+            await ack(**reply(refused.message))
             return
         if isinstance(parsed, OpenModal) and not command.get("trigger_id"):
             await ack(**reply(slack_ui.help_message()))  # no trigger: no modal to open

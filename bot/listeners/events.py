@@ -75,10 +75,9 @@ async def _remix_reply(
     body: dict[str, Any],
 ) -> None:
     store = services.store
-    if not services.intake.allowed(channel):
-        refused = await services.intake.check(user, channel, 4)
-        if refused is not None:
-            await tell(client, channel, user, refused.message, thread)
+    refused = services.intake.not_here(channel)
+    if refused is not None:
+        await tell(client, channel, user, refused.message, thread)
         return
     jobs = await store.jobs_in_thread(channel, thread)
     if not jobs:

@@ -23,10 +23,9 @@ def register(app: AsyncApp, services: Services) -> None:
         channel = str((shortcut.get("channel") or {}).get("id") or "")
         user = str((shortcut.get("user") or {}).get("id") or "")
         message = shortcut.get("message") or {}
-        if not services.intake.allowed(channel):
-            refused = await services.intake.check(user, channel, 4)
-            if refused is not None:
-                await tell(client, channel, user, refused.message)
+        refused = services.intake.not_here(channel)
+        if refused is not None:
+            await tell(client, channel, user, refused.message)
             return
         meta: dict[str, Any] = {"c": channel, "t": message.get("thread_ts") or message.get("ts")}
         size = "720x1280"
@@ -53,10 +52,9 @@ def register(app: AsyncApp, services: Services) -> None:
         channel = str((shortcut.get("channel") or {}).get("id") or "")
         user = str((shortcut.get("user") or {}).get("id") or "")
         ts = str((shortcut.get("message") or {}).get("ts") or shortcut.get("message_ts") or "")
-        if not services.intake.allowed(channel):
-            refused = await services.intake.check(user, channel, 4)
-            if refused is not None:
-                await tell(client, channel, user, refused.message)
+        refused = services.intake.not_here(channel)
+        if refused is not None:
+            await tell(client, channel, user, refused.message)
             return
         job = await services.store.find_by_message(channel, ts)
         if job is None:
