@@ -133,15 +133,19 @@ async def test_opening_twice_is_a_no_op(db_path: Path, clock: Clock) -> None:
     assert sql(db_path, "PRAGMA user_version") == [(LATEST_VERSION,)]
 
 
-async def test_concurrent_first_opens_migrate_once(db_path: Path) -> None:
-    stores = await asyncio.gather(*(Store.open(db_path) for _ in range(4)))
-    try:
-        ids = [(await s.create_job(new())).id for s in stores]
-    finally:
-        for s in stores:
-            await s.close()
-    assert sorted(ids) == [1, 2, 3, 4]
-    assert sql(db_path, "PRAGMA user_version") == [(LATEST_VERSION,)]
+async def test_concurrent_first_opens_migrate_once(tmp_path: Path) -> None:
+    # Several openers of one new file at once (say `sora-bot check` beside `run`): the
+    # switch to WAL must wait for the others, not fail with 'database is locked'.
+    for round_ in range(10):
+        db_path = tmp_path / f"round-{round_}" / "bot.db"
+        stores = await asyncio.gather(*(Store.open(db_path) for _ in range(8)))
+        try:
+            ids = [(await s.create_job(new())).id for s in stores]
+        finally:
+            for s in stores:
+                await s.close()
+        assert sorted(ids) == list(range(1, 9))
+        assert sql(db_path, "PRAGMA user_version") == [(LATEST_VERSION,)]
 
 
 async def test_migrates_a_v1_file_and_backfills(db_path: Path) -> None:

@@ -156,6 +156,20 @@ async def migrate(
     return current
 
 
+async def _wal(conn: aiosqlite.Connection, tries: int = 50) -> None:
+    """Switch to WAL. On a new file this needs an exclusive lock, and SQLite answers
+    'database is locked' at once (the busy timeout does not apply) while another process
+    opens the same new file: try again for a few seconds."""
+    for attempt in range(tries):
+        try:
+            await conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == tries - 1:
+                raise
+            await asyncio.sleep(0.1)
+
+
 async def connect(path: str | Path, *, version: int | None = None) -> aiosqlite.Connection:
     """Open (creating the file and its directory) and migrate to ``version`` (default latest).
 
@@ -168,7 +182,7 @@ async def connect(path: str | Path, *, version: int | None = None) -> aiosqlite.
         conn.row_factory = sqlite3.Row
         await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS:d}")
         await conn.execute("PRAGMA foreign_keys = ON")
-        await conn.execute("PRAGMA journal_mode = WAL")
+        await _wal(conn)
         # FULL: a commit survives power loss, not only a crash; the bot writes a few rows a
         # second at most, and every row is a promise to the user.
         await conn.execute("PRAGMA synchronous = FULL")
