@@ -196,3 +196,32 @@ def test_http_mode_without_a_signing_secret_fails_fast(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "SLACK_SIGNING_SECRET is required in HTTP mode" in result.stderr
+
+
+async def test_check_command_passes_against_a_working_setup(tmp_path: Path) -> None:
+    fake = FakeSlack(member_channels={"C1"}, scopes=manifest_scopes())
+    emulator = Emulator(fast_emulator_config())
+    async with fake.serve() as api_url, emulator.serve() as videos:
+        env = clean_env(tmp_path) | {
+            "SLACK_BOT_TOKEN": "xoxb-test",
+            "SLACK_APP_TOKEN": "xapp-test",
+            "SLACK_API_URL": api_url,
+            "AZURE_OPENAI_ENDPOINT": videos,
+            "AZURE_OPENAI_API_KEY": "emulator-key",
+            "SORA_DB_PATH": str(tmp_path / "bot.db"),
+        }
+        proc = await asyncio.create_subprocess_exec(
+            *BOT, "check", cwd=tmp_path, env=env, stdout=asyncio.subprocess.PIPE
+        )
+        out, _ = await asyncio.wait_for(proc.communicate(), 60)
+        text = out.decode()
+        assert proc.returncode == 0, text
+        assert text.count("PASS") == 6, text
+        assert "Ready: start the bot with `sora-bot run`." in text
+        env["AZURE_OPENAI_API_KEY"] = "wrong"
+        proc = await asyncio.create_subprocess_exec(
+            *BOT, "check", cwd=tmp_path, env=env, stdout=asyncio.subprocess.PIPE
+        )
+        out, _ = await asyncio.wait_for(proc.communicate(), 60)
+        assert proc.returncode == 1
+        assert "FAIL  Videos endpoint" in out.decode()
