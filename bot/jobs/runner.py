@@ -77,7 +77,6 @@ class JobRunner:
         self._hold_until = 0.0
         self._positions: dict[int, int] = {}
         self._held: set[int] = set()  # queued, but not to be admitted yet (see enqueue)
-        self._stopping = False
         self._stopped = asyncio.Event()
         self._started = False
 
@@ -103,7 +102,6 @@ class JobRunner:
 
         Nothing is lost: every job's state is in the store, and a restart resumes it.
         """
-        self._stopping = True
         self._stopped.set()
         for event in self._stops.values():
             event.set()
@@ -210,7 +208,7 @@ class JobRunner:
     # -- admission ----------------------------------------------------------------------
 
     async def _admission_loop(self) -> None:
-        while not self._stopping:
+        while not self._stopped.is_set():
             self._wake.clear()
             await self._admit()
             wait = self.config.tick
@@ -286,7 +284,7 @@ class JobRunner:
     # -- driving one job ----------------------------------------------------------------
 
     def _spawn(self, job: Job) -> None:
-        if job.id in self._tasks or self._stopping:
+        if job.id in self._tasks or self._stopped.is_set():
             return
         self._stops[job.id] = asyncio.Event()
         task = asyncio.create_task(self._drive(job), name=f"job-{job.id}")
@@ -308,7 +306,7 @@ class JobRunner:
             S.UPLOADING: self.pipeline.upload,
         }
         try:
-            while job is not None and job.state in steps and not self._stopping:
+            while job is not None and job.state in steps and not self._stopped.is_set():
                 job = await steps[job.state](job)
         except StaleState as exc:  # canceled or deleted by someone else meanwhile
             log.info("job %d left the pipeline: it is %s", exc.job.id, exc.job.state)
@@ -318,7 +316,7 @@ class JobRunner:
         event = self._stops.get(job_id)
         if event is None:
             await asyncio.sleep(seconds)
-            return self._stopping
+            return self._stopped.is_set()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(event.wait(), timeout=seconds)
         return event.is_set()
@@ -341,7 +339,7 @@ class JobRunner:
     # -- clean-up -----------------------------------------------------------------------
 
     async def _cleanup_loop(self) -> None:
-        while not self._stopping:
+        while not self._stopped.is_set():
             await self._cleanup_once()
             with contextlib.suppress(TimeoutError):  # a stop ends the wait at once
                 await asyncio.wait_for(self._stopped.wait(), self.config.cleanup_interval)
