@@ -327,3 +327,61 @@ async def test_an_idle_runner_stops_at_once(tmp_path: Path) -> None:
         started = time.monotonic()
         await rig.runner.stop(grace=7.0)
         assert time.monotonic() - started < 1.0
+
+
+async def _until_state(rig: Rig, job_id: int, state: JobState) -> None:
+    for _ in range(500):
+        if (await rig.job(job_id)).state == state:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"job {job_id} never became {state}")
+
+
+async def test_cancel_while_submitting_cleans_up_the_video_the_create_made(
+    tmp_path: Path,
+) -> None:
+    async with make_rig(tmp_path) as rig:
+        rig.emulator.delay_next(0.4, method="POST", path_prefix="/openai/v1/videos")
+        job = await rig.runner.enqueue(rig.new("cancel me mid-create"))
+        await _until_state(rig, job.id, S.SUBMITTING)
+        assert (await rig.runner.cancel(job.id, by="U1")).state == S.CANCELED
+        await rig.runner.run_until_idle(limit=20)
+        after = await rig.job(job.id)
+        assert after.state == S.CANCELED
+        assert after.video_id is not None  # the create landed after the cancel...
+        assert rig.emulator.videos[after.video_id].deleted  # ...and was deleted at Azure
+        assert not after.cleanup_pending
+        assert delivered_files(rig) == []
+
+
+async def test_cancel_while_downloading_stops_delivery(tmp_path: Path) -> None:
+    config = fast_emulator_config(generation_seconds_per_video_second=0.2)
+    async with make_rig(tmp_path, emulator_config=config) as rig:
+        job = await rig.runner.enqueue(rig.new("cancel me mid-download"))
+        await _until_state(rig, job.id, S.RUNNING)
+        video_id = (await rig.job(job.id)).video_id
+        content = f"/openai/v1/videos/{video_id}/content"
+        rig.emulator.delay_next(0.5, method="GET", path_prefix=content)  # a slow download
+        await _until_state(rig, job.id, S.DOWNLOADING)
+        assert (await rig.runner.cancel(job.id, by="U1")).state == S.CANCELED
+        await rig.runner.run_until_idle(limit=20)
+        after = await rig.job(job.id)
+        assert after.state == S.CANCELED
+        assert rig.emulator.videos[after.video_id or ""].deleted
+        assert delivered_files(rig) == []
+        assert not list(rig.work.glob("job-*"))  # the finished download was not kept
+
+
+async def test_delete_a_failed_or_canceled_job_is_idempotent(tmp_path: Path) -> None:
+    async with make_rig(tmp_path) as rig:
+        failed = await rig.runner.enqueue(rig.new("doomed [[fail]]"))
+        queued = await rig.runner.enqueue(rig.new("never started", user="U2"))
+        await rig.runner.cancel(queued.id, by="U2")
+        await rig.runner.run_until_idle(limit=20)
+        for job in (failed, queued):
+            first = await rig.runner.delete(job.id, by="U9")
+            again = await rig.runner.delete(job.id, by="U9")
+            assert first.job.state == again.job.state == S.DELETED
+        failed_video = (await rig.job(failed.id)).video_id
+        assert failed_video is not None
+        assert rig.emulator.videos[failed_video].deleted  # a failed job's leftovers too

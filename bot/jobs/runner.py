@@ -310,6 +310,10 @@ class JobRunner:
                 job = await steps[job.state](job)
         except StaleState as exc:  # canceled or deleted by someone else meanwhile
             log.info("job %d left the pipeline: it is %s", exc.job.id, exc.job.state)
+            files = self.pipeline.paths(exc.job)
+            for path in (files.video, files.thumbnail):
+                if path is not None:  # a download that finished after the cancel
+                    await asyncio.to_thread(path.unlink, True)
 
     async def _nap(self, job_id: int, seconds: float) -> bool:
         """Sleep, or return True at once if the job is canceled or the runner stops."""
