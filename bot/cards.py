@@ -23,13 +23,16 @@ class Cards:
         self.throttle: Throttle[int, int | None] = Throttle(self._edit, per_minute=per_minute)
         self._locks: dict[int, asyncio.Lock] = {}
 
+    async def parent_label(self, job: Job) -> str | None:
+        """The version a remix came from ("v1"), for cards and upload comments."""
+        if job.parent_job_id is None:
+            return None
+        parent = await self.store.get_job(job.parent_job_id)
+        return parent.version_label if parent else None
+
     async def render(self, job: Job, position: int | None) -> slack_ui.Message:
-        parent = None
-        if job.parent_job_id is not None:
-            parent_job = await self.store.get_job(job.parent_job_id)
-            parent = parent_job.version_label if parent_job else None
         shown = position if job.state == JobState.QUEUED else None
-        return slack_ui.job_card(job, shown, parent)
+        return slack_ui.job_card(job, shown, await self.parent_label(job))
 
     async def ensure(self, job: Job, position: int | None = None) -> Job:
         """Post the job's card if it has none yet (once, whoever asks first)."""

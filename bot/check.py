@@ -8,6 +8,7 @@ anything failed.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -19,15 +20,13 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import Settings
 from bot.sora import (
-    ApiKeyAuth,
-    Auth,
     AuthenticationError,
     DeploymentNotFoundError,
     NotSupportedError,
     RetryPolicy,
     SoraClient,
     SoraError,
-    TokenAuth,
+    auth_for,
 )
 from bot.store import Store
 
@@ -78,17 +77,17 @@ async def run_checks(settings: Settings, out: TextIO = sys.stdout) -> int:
     if settings.emulator:
         out.write("SKIP  Videos endpoint: SORA_EMULATOR is on (videos come from the emulator)\n")
     else:
-        async with httpx.AsyncClient(timeout=httpx.Timeout(20.0, connect=5.0)) as http:
-            sora, close = _sora(settings, http)
-            try:
-                await check("Videos endpoint", lambda: _list(sora))
-                name = f"deployment {settings.sora_deployment!r}"
-                if results[-1].ok:
-                    await check(name, lambda: _deployment(sora))
-                else:
-                    out.write(f"SKIP  {name}: the endpoint must work first\n")
-            finally:
-                await close()
+        async with contextlib.AsyncExitStack() as stack:
+            http = await stack.enter_async_context(
+                httpx.AsyncClient(timeout=httpx.Timeout(20.0, connect=5.0))
+            )
+            sora = _sora(settings, http, stack)
+            await check("Videos endpoint", lambda: _list(sora))
+            name = f"deployment {settings.sora_deployment!r}"
+            if results[-1].ok:
+                await check(name, lambda: _deployment(sora))
+            else:
+                out.write(f"SKIP  {name}: the endpoint must work first\n")
     await check("database", lambda: _database(settings))
     failed = [r for r in results if not r.ok]
     if failed:
@@ -132,30 +131,18 @@ async def _socket_mode(client: AsyncWebClient, app_token: str) -> str:
 
 
 def _sora(
-    settings: Settings, http: httpx.AsyncClient
-) -> tuple[SoraClient, Callable[[], Awaitable[None]]]:
-    async def nothing() -> None:
-        pass
-
+    settings: Settings, http: httpx.AsyncClient, stack: contextlib.AsyncExitStack
+) -> SoraClient:
     base = settings.videos_base_url
     assert base is not None  # the configuration requires it for `check`
-    auth: Auth
-    close = nothing
-    if settings.azure_openai_api_key is not None:
-        auth = ApiKeyAuth(settings.azure_openai_api_key.reveal())
-    else:
-        from azure.identity.aio import DefaultAzureCredential
-
-        token = TokenAuth(DefaultAzureCredential(), settings.azure_openai_scope)
-        auth, close = token, token.close
-    sora = SoraClient(
+    key = settings.azure_openai_api_key
+    return SoraClient(
         http,
         base_url=base,
         deployment=settings.sora_deployment,
-        auth=auth,
+        auth=auth_for(key.reveal() if key else None, settings.azure_openai_scope, stack),
         retry=RetryPolicy(attempts=2, base_delay=0.5, max_delay=1.0),
     )
-    return sora, close
 
 
 async def _list(sora: SoraClient) -> str:

@@ -31,7 +31,7 @@ from bot.jobs import JobRunner, RunnerConfig
 from bot.metrics import MeteredDelivery, Metrics
 from bot.services import Services
 from bot.slack_delivery import SlackDelivery
-from bot.sora import ApiKeyAuth, Auth, SoraClient, TokenAuth
+from bot.sora import ApiKeyAuth, Auth, SoraClient, auth_for
 from bot.store import Store
 
 log = logging.getLogger(__name__)
@@ -131,10 +131,5 @@ async def _videos_endpoint(
         return f"{base}/openai/v1", ApiKeyAuth(EMULATOR_KEY)
     base_url = settings.videos_base_url
     assert base_url is not None  # Settings requires the endpoint unless the emulator is on
-    if settings.azure_openai_api_key is not None:
-        return base_url, ApiKeyAuth(settings.azure_openai_api_key.reveal())
-    from azure.identity.aio import DefaultAzureCredential
-
-    credential = DefaultAzureCredential()
-    stack.push_async_callback(credential.close)
-    return base_url, TokenAuth(credential, settings.azure_openai_scope)
+    key = settings.azure_openai_api_key
+    return base_url, auth_for(key.reveal() if key else None, settings.azure_openai_scope, stack)

@@ -134,10 +134,7 @@ class SlackDelivery:
             await asyncio.to_thread(handle.close)
 
     async def _complete(self, job: Job) -> None:
-        parent = None
-        if job.parent_job_id is not None:
-            parent_job = await self.store.get_job(job.parent_job_id)
-            parent = parent_job.version_label if parent_job else None
+        parent = await self.cards.parent_label(job)
         await self.client.files_completeUploadExternal(
             files=[{"id": job.slack_file_id, "title": slack_ui.video_title(job)}],
             channel_id=job.channel_id,

@@ -63,8 +63,10 @@ class Pipeline:
         self.hold = hold
         self.notify = notify
         self.reconciler = Reconciler(store, sora, config.reconcile_skew)
-        # Jobs whose create may have reached Azure: reconciled before any new create.
-        self.unsure: set[int] = set()
+        # Jobs whose create may have reached Azure, with the time it may have: reconciled
+        # before any new create, once reconcile_delay has passed (a create still being
+        # processed is not listed yet).
+        self.unsure: dict[int, float] = {}
         self.cleaner = Cleaner(store, sora, delivery, self.expired)
 
     # -- state changes, each logged once ------------------------------------------------
@@ -98,9 +100,7 @@ class Pipeline:
         if job.video_id:
             return await self.move(job, S.RUNNING)
         if job.id in self.unsure:
-            # A create sent just before a crash may still be landing (Azure lists it only once
-            # made): give it reconcile_delay from the admission, as _ambiguous does.
-            wait = (job.submitted_at or job.created_at) + self.config.reconcile_delay - self.clock()
+            wait = self.unsure[job.id] + self.config.reconcile_delay - self.clock()
             if wait > 0 and await self.nap(job.id, wait):
                 return None
             try:
@@ -111,12 +111,12 @@ class Pipeline:
                     job.id,
                     exc,
                 )
-                self.unsure.discard(job.id)
+                self.unsure.pop(job.id, None)
                 return await self.fail(job, outcomes.unconfirmed())
             except SoraError as exc:
                 log.warning("job %d: listing videos failed (%s); trying again", job.id, exc)
                 return None if await self.nap(job.id, self.config.busy_hold) else job
-            self.unsure.discard(job.id)
+            self.unsure.pop(job.id, None)
             if found is not None:
                 log.info("job %d: found video %s at Azure; not creating again", job.id, found.id)
                 return await self._running(job, found)
@@ -145,13 +145,10 @@ class Pipeline:
             return await self.fail(job, outcomes.from_error(exc))
         return await self._running(job, video)
 
-    async def _ambiguous(self, job: Job, exc: Exception) -> Job | None:
+    async def _ambiguous(self, job: Job, exc: Exception) -> Job:
         """The create may have reached Azure: reconcile before anything is created again."""
         log.warning("job %d: create may have reached Azure (%s); reconciling", job.id, exc)
-        self.unsure.add(job.id)
-        # A create still being processed would not be listed yet: give it time to land.
-        if await self.nap(job.id, self.config.reconcile_delay):
-            return None
+        self.unsure[job.id] = self.clock()
         return job  # the driver calls submit() again, which reconciles first
 
     async def _create(self, job: Job) -> Video:
@@ -297,10 +294,15 @@ class Pipeline:
     async def _delivered(self, job: Job) -> Job:
         current = await self.store.get_job(job.id) or job
         done = await self.move(current, S.DELIVERED)
-        for path in (self.paths(job).video, self.paths(job).thumbnail):
+        await self.discard_files(job)
+        return done
+
+    async def discard_files(self, job: Job) -> None:
+        """Remove the job's downloads from the work directory (delivered, or given up)."""
+        files = self.paths(job)
+        for path in (files.video, files.thumbnail):
             if path is not None:
                 await asyncio.to_thread(path.unlink, True)
-        return done
 
     # -- helpers ------------------------------------------------------------------------
 

@@ -90,7 +90,8 @@ class JobRunner:
         resumed = [j for j in await self.store.jobs_to_resume() if j.state != S.QUEUED]
         for job in resumed:
             if job.state == S.SUBMITTING:
-                self.pipeline.unsure.add(job.id)  # the create may have reached Azure
+                # The create may have reached Azure since its admission.
+                self.pipeline.unsure[job.id] = job.submitted_at or job.created_at
             self._spawn(job)
         if resumed:
             log.info("resumed %d jobs in flight", len(resumed))
@@ -310,10 +311,7 @@ class JobRunner:
                 job = await steps[job.state](job)
         except StaleState as exc:  # canceled or deleted by someone else meanwhile
             log.info("job %d left the pipeline: it is %s", exc.job.id, exc.job.state)
-            files = self.pipeline.paths(exc.job)
-            for path in (files.video, files.thumbnail):
-                if path is not None:  # a download that finished after the cancel
-                    await asyncio.to_thread(path.unlink, True)
+            await self.pipeline.discard_files(exc.job)  # a download that ended after a cancel
 
     async def _nap(self, job_id: int, seconds: float) -> bool:
         """Sleep, or return True at once if the job is canceled or the runner stops."""

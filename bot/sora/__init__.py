@@ -3,7 +3,7 @@
 See :mod:`bot.sora.errors` for the error tree.
 """
 
-from bot.sora.auth import ApiKeyAuth, Auth, TokenAuth
+from bot.sora.auth import ApiKeyAuth, Auth, TokenAuth, auth_for
 from bot.sora.client import Poll, SoraClient
 from bot.sora.errors import (
     APIError,
@@ -68,5 +68,6 @@ __all__ = [
     "VideoError",
     "VideoPage",
     "VideoStatus",
+    "auth_for",
     "parse_retry_after",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 from typing import Protocol
@@ -72,3 +73,15 @@ class TokenAuth:
 
     async def close(self) -> None:
         await self._credential.close()
+
+
+def auth_for(api_key: str | None, scope: str, stack: contextlib.AsyncExitStack) -> Auth:
+    """The API key when one is set, else Entra ID (DefaultAzureCredential, closed with
+    ``stack``)."""
+    if api_key is not None:
+        return ApiKeyAuth(api_key)
+    from azure.identity.aio import DefaultAzureCredential
+
+    credential = DefaultAzureCredential()
+    stack.push_async_callback(credential.close)
+    return TokenAuth(credential, scope)
