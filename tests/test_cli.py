@@ -10,11 +10,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlencode
 
 import httpx
 import pytest
 from fakes.slack import FakeSlack
 from rig import fast_emulator_config
+from slack_sdk.signature import SignatureVerifier
 from slackrig import manifest_scopes, until
 
 from bot.emulator import Emulator
@@ -225,3 +227,58 @@ async def test_check_command_passes_against_a_working_setup(tmp_path: Path) -> N
         out, _ = await asyncio.wait_for(proc.communicate(), 60)
         assert proc.returncode == 1
         assert "FAIL  Videos endpoint" in out.decode()
+
+
+async def test_run_in_http_mode_serves_signed_requests_and_stops_on_sigterm(
+    tmp_path: Path,
+) -> None:
+    fake = FakeSlack(member_channels={"C1"}, scopes=manifest_scopes())
+    emulator = Emulator(fast_emulator_config(poll_after_ms=100))
+    port = free_port()
+    async with fake.serve() as api_url, emulator.serve() as videos:
+        env = clean_env(tmp_path) | {
+            "SLACK_BOT_TOKEN": "xoxb-test",
+            "SLACK_SIGNING_SECRET": "http-mode-secret",
+            "SLACK_API_URL": api_url,
+            "AZURE_OPENAI_ENDPOINT": videos,
+            "AZURE_OPENAI_API_KEY": "emulator-key",
+            "SORA_DB_PATH": str(tmp_path / "bot.db"),
+            "PORT": str(port),
+        }
+        proc = await asyncio.create_subprocess_exec(
+            *BOT, "run", cwd=tmp_path, env=env, stderr=asyncio.subprocess.PIPE
+        )
+        try:
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+
+                async def healthy() -> object:
+                    try:
+                        return (await http.get("/healthz")).status_code == 200 or None
+                    except httpx.TransportError:
+                        return None
+
+                await until(healthy, 30, "HTTP mode never answered /healthz")
+                payload = fake.slash_command("a corgi over HTTP")
+                body = urlencode({k: str(v) for k, v in payload.items() if v is not None})
+                timestamp = str(int(time.time()))
+                signature = SignatureVerifier("http-mode-secret").generate_signature(
+                    timestamp=timestamp, body=body
+                )
+                headers = {
+                    "content-type": "application/x-www-form-urlencoded",
+                    "x-slack-request-timestamp": timestamp,
+                    "x-slack-signature": signature or "",
+                }
+                resp = await http.post("/slack/events", content=body, headers=headers)
+                assert resp.status_code == 200
+
+            async def shared() -> object:
+                return [m for m in fake.messages.values() if m.files] or None
+
+            await until(shared, 30, "the video never reached the thread")
+            proc.send_signal(signal.SIGTERM)
+            assert await asyncio.wait_for(proc.wait(), 10) == 0
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()

@@ -385,3 +385,23 @@ async def test_delete_a_failed_or_canceled_job_is_idempotent(tmp_path: Path) -> 
         failed_video = (await rig.job(failed.id)).video_id
         assert failed_video is not None
         assert rig.emulator.videos[failed_video].deleted  # a failed job's leftovers too
+
+
+async def test_a_task_that_dies_is_logged_and_its_job_kept(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with make_rig(tmp_path) as rig:
+
+        async def broken(job: object) -> None:
+            raise RuntimeError("disk on fire")
+
+        monkeypatch.setattr(rig.runner.pipeline, "download", broken)
+        job = await rig.runner.enqueue(rig.new("doomed download"))
+        for _ in range(300):
+            if any("task died" in r.getMessage() for r in caplog.records):
+                break
+            await asyncio.sleep(0.01)
+        died = [r for r in caplog.records if "task died" in r.getMessage()]
+        assert died, "the dead task was not logged"
+        assert died[0].exc_info is not None  # with its traceback
+        assert (await rig.job(job.id)).state == S.DOWNLOADING  # the row waits for a restart
