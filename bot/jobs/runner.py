@@ -122,8 +122,10 @@ class JobRunner:
         await self.start()
         deadline = time.monotonic() + limit
         while True:
-            busy = self._tasks or await self.store.jobs_to_resume()
-            owed = await self.store.jobs_needing_cleanup()
+            # Snapshots, not the live task dict: a task that ends during the awaits below
+            # must not make a job it just requeued look finished.
+            busy = bool(self._tasks) or bool(await self.store.jobs_to_resume())
+            owed = bool(await self.store.jobs_needing_cleanup())
             if not busy and not owed:
                 return
             if time.monotonic() > deadline:
