@@ -89,10 +89,13 @@ class SlackRig:
 
 
 async def until(check: Callable[[], Awaitable[T | None]], timeout: float, what: str) -> T:
+    """Wait until ``check()`` answers something truthy. An empty answer ([], {}, "", 0,
+    None, False) is not an answer yet: taking ``[]`` for one made a test pass or fail by
+    chance, depending on whether Slack's reply had arrived."""
     deadline = time.monotonic() + timeout
     while True:
         result = await check()
-        if result is not None and result is not False:
+        if result:
             return result
         if time.monotonic() > deadline:
             raise AssertionError(what)
