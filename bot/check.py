@@ -39,6 +39,7 @@ REQUIRED_SCOPES = (
     "channels:history",
     "groups:history",
     "im:history",
+    "channels:read",
 )
 
 

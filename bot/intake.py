@@ -17,10 +17,11 @@ from slack_sdk.errors import SlackApiError
 
 from bot import slack_ui
 from bot.cards import Cards
+from bot.channels import ChannelKinds
 from bot.config import Settings
 from bot.jobs import JobRunner, QueueFull
 from bot.sora.models import PROMPT_MAX
-from bot.store import DuplicateJob, Job, JobKind, NewJob, Store
+from bot.store import DuplicateJob, Job, JobKind, LimitReached, Limits, NewJob, Store
 
 log = logging.getLogger(__name__)
 DAY = 86400
@@ -61,12 +62,14 @@ class Intake:
         runner: JobRunner,
         cards: Cards,
         *,
+        channels: ChannelKinds,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
         self.store = store
         self.runner = runner
         self.cards = cards
+        self.channels = channels
         self.clock = clock
 
     def allowed(self, channel_id: str) -> bool:
@@ -85,27 +88,39 @@ class Intake:
     def is_admin(self, user_id: str) -> bool:
         return user_id in self.settings.admin_user_ids
 
-    async def check(self, user_id: str, channel_id: str, seconds: int) -> Refused | None:
-        """Why this person may not start a video here now, or None."""
-        refused = self.not_here(channel_id)
-        if refused is not None:
-            return refused
-        if await self.runner.queue_full(user_id):
-            limit = self.settings.max_queued_per_user
+    def limits(self) -> Limits:
+        return Limits(
+            max_queued=self.settings.max_queued_per_user,
+            daily_seconds=self.settings.user_daily_seconds,
+            since=self.clock() - DAY,
+        )
+
+    @staticmethod
+    def over_limit(which: str, limit: int, used: int) -> Refused:
+        if which == "queue":
             return Refused(slack_ui.notice(
                 f":hourglass: You already have {limit} videos waiting, the most one person "
                 "may queue. Try again when one has started, or cancel one from its card."
             ))  # fmt: skip
-        limit = self.settings.user_daily_seconds
-        if limit:
-            used = await self.store.seconds_used(user_id, self.clock() - DAY)
-            if used + seconds > limit:
-                left = max(0, limit - used)
-                return Refused(slack_ui.notice(
-                    f":stopwatch: That would pass your limit of {limit} seconds of video a "
-                    f"day: you have {left} seconds left (failed and blocked videos don't "
-                    "count). A shorter clip may fit: `--seconds 4`."
-                ))  # fmt: skip
+        return Refused(slack_ui.notice(
+            f":stopwatch: That would pass your limit of {limit} seconds of video a day: you "
+            f"have {max(0, limit - used)} seconds left (failed and blocked videos don't "
+            "count). A shorter clip may fit: `--seconds 4`."
+        ))  # fmt: skip
+
+    async def check(self, user_id: str, channel_id: str, seconds: int) -> Refused | None:
+        """Why this person may not start a video here now, or None. A cheap look before
+        slow work (fetching an image); start() checks again, atomically, with the insert."""
+        refused = self.not_here(channel_id)
+        if refused is not None:
+            return refused
+        limits = self.limits()
+        if await self.runner.queue_full(user_id):
+            return self.over_limit("queue", limits.max_queued, limits.max_queued)
+        if limits.daily_seconds:
+            used = await self.store.seconds_used(user_id, limits.since)
+            if used + seconds > limits.daily_seconds:
+                return self.over_limit("daily", limits.daily_seconds, used)
         return None
 
     async def start(self, ask: Ask) -> Job | Refused:
@@ -114,7 +129,7 @@ class Intake:
                 f":warning: The prompt is {len(ask.prompt):,} characters; the limit is "
                 f"{PROMPT_MAX:,}."
             ))  # fmt: skip
-        refused = await self.check(ask.user_id, ask.channel_id, ask.seconds)
+        refused = self.not_here(ask.channel_id)
         if refused is not None:
             return refused
         new = NewJob(
@@ -131,11 +146,14 @@ class Intake:
             parent_job_id=ask.parent.id if ask.parent else None,
             parent_video_id=ask.parent.video_id if ask.parent else None,
             dedupe_key=ask.dedupe_key,
+            channel_public=await self.channels.is_public(ask.channel_id),
         )
-        try:
-            job = await self.runner.enqueue(new, wake=False)
-        except QueueFull:
-            return Refused(slack_ui.notice(":hourglass: Your queue is full; try again soon."))
+        try:  # the limits are checked in the insert's transaction: a burst cannot pass them
+            job = await self.runner.enqueue(new, wake=False, limits=self.limits())
+        except QueueFull as full:
+            return self.over_limit("queue", full.limit, full.limit)
+        except LimitReached as reached:
+            return self.over_limit(reached.which, reached.limit, reached.used)
         except DuplicateJob as duplicate:
             log.info("duplicate request %s: job %d exists", ask.dedupe_key, duplicate.job.id)
             return duplicate.job

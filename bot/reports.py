@@ -49,21 +49,42 @@ def list_message(jobs: list[Job], team_domain: str | None) -> Message:
     return notice("\n".join(lines))
 
 
-def queue_message(running: list[Job], queued: list[Job], positions: dict[int, int]) -> Message:
+def may_see(job: Job, viewer: str, admin: bool) -> bool:
+    """Whether ``viewer`` may see what ``job`` asked for outside its channel: its requester,
+    an admin, or anyone when it was made in a public channel."""
+    return admin or viewer == job.requester_id or job.channel_public
+
+
+def _line(job: Job, viewer: str, admin: bool, state: str | None = None) -> str:
+    middle = f" · {state}" if state else ""
+    if may_see(job, viewer, admin):
+        return f"<@{job.requester_id}>{middle} · {_prompt(job)}"
+    return f"a private request{middle} · {job.size} · {job.seconds} s"
+
+
+def queue_message(
+    running: list[Job],
+    queued: list[Job],
+    positions: dict[int, int],
+    *,
+    viewer: str,
+    admin: bool = False,
+) -> Message:
+    """What runs and waits, as ``viewer`` may see it: prompts made in a channel they may
+    not see (private, DM) show as "a private request" with place and size."""
     if not running and not queued:
         return notice("Nothing is running or waiting. :sparkles:")
     lines = [f"*Running ({len(running)})*"] if running else []
     for job in running:
         progress = progress_bar(job.progress) if job.state == JobState.RUNNING else ""
-        lines.append(
-            f"• <@{job.requester_id}> · {STATE_WORDS[job.state]} {progress} · {_prompt(job)}"
-        )
+        state = f"{STATE_WORDS[job.state]} {progress}".strip()
+        lines.append(f"• {_line(job, viewer, admin, state)}")
     if queued:
         lines.append(f"*Waiting ({len(queued)})*")
         ordered = sorted(queued, key=lambda j: positions.get(j.id, 10**9))
         for job in ordered[:20]:
             pos = positions.get(job.id)
-            lines.append(f"{pos or '·'}. <@{job.requester_id}> · {_prompt(job)}")
+            lines.append(f"{pos or '·'}. {_line(job, viewer, admin)}")
         if len(ordered) > 20:
             lines.append(f"… and {len(ordered) - 20} more")
     return notice("\n".join(lines))

@@ -23,6 +23,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.app import build_app, build_client
 from bot.cards import Cards
+from bot.channels import ChannelKinds
 from bot.config import Settings
 from bot.emulator import Emulator, EmulatorConfig
 from bot.images import ImageFetcher
@@ -104,7 +105,7 @@ async def open_runtime(
             store=store,
             runner=runner,
             cards=cards,
-            intake=Intake(settings, store, runner, cards),
+            intake=Intake(settings, store, runner, cards, channels=ChannelKinds(client)),
             images=ImageFetcher(
                 client, session, token, api_url=settings.slack_api_url, work_dir=work_dir
             ),

@@ -25,6 +25,7 @@ METHOD_SCOPES = {
     "files_completeUploadExternal": "files:write",
     "files_delete": "files:write",
     "files_info": "files:read",
+    "conversations_info": "channels:read",  # public channels; others fail closed
     "views_open": None,  # any interaction's trigger
     "auth_test": None,  # any token (check, health)
     "apps_connections_open": None,  # the app-level token's connections:write, not a bot scope

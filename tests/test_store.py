@@ -119,7 +119,7 @@ async def test_open_creates_directory_file_and_latest_schema(db_path: Path) -> N
     assert await asyncio.to_thread(db_path.is_file)
     assert sql(db_path, "SELECT COUNT(*) FROM jobs") == [(0,)]
     assert sql(db_path, "PRAGMA user_version") == [(LATEST_VERSION,)]
-    assert LATEST_VERSION == 4
+    assert LATEST_VERSION == 5
     assert sql(db_path, "PRAGMA journal_mode") == [("wal",)]
 
 
@@ -206,6 +206,7 @@ async def test_reopen_keeps_every_field(db_path: Path, clock: Clock) -> None:
                 dedupe_key="trigger-1",
                 seconds=12,
                 size="1280x720",
+                channel_public=True,
             )
         )
         await s.set_card(job.id, card_ts="111.333", thread_ts="111.222")
@@ -234,7 +235,7 @@ async def test_reopen_keeps_every_field(db_path: Path, clock: Clock) -> None:
         "video_message_ts": "9.9", "version_label": "v1", "cancel_requested": True,
         "deleted_by": "U9", "dedupe_key": "trigger-1", "cleanup_pending": True, "card_shown": None,
         "admitted_at": 1_000_005.0,
-        "deleted_from": S.FAILED,
+        "deleted_from": S.FAILED, "channel_public": True,
     }  # fmt: skip
 
 

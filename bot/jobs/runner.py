@@ -22,7 +22,17 @@ from bot.jobs.config import RunnerConfig
 from bot.jobs.delivery import Delivery
 from bot.jobs.pipeline import Pipeline
 from bot.sora import SoraClient
-from bot.store import UNFINISHED, Job, JobKind, JobState, NewJob, StaleState, Store
+from bot.store import (
+    UNFINISHED,
+    Job,
+    JobKind,
+    JobState,
+    LimitReached,
+    Limits,
+    NewJob,
+    StaleState,
+    Store,
+)
 
 log = logging.getLogger("bot.jobs")
 S = JobState
@@ -149,16 +159,22 @@ class JobRunner:
         self._held.discard(job_id)
         self._wake.set()
 
-    async def enqueue(self, new: NewJob, *, wake: bool = True) -> Job:
-        """Queue a job (raises QueueFull, or DuplicateJob for a used ``dedupe_key``). A
+    async def enqueue(self, new: NewJob, *, wake: bool = True, limits: Limits | None = None) -> Job:
+        """Queue a job (raises QueueFull, LimitReached for the other ``limits``, or
+        DuplicateJob for a used ``dedupe_key``). The queue cap (``limits.max_queued``, by
+        default the configured one) is checked in the insert's transaction. A
         remix of a parent that cannot be remixed fails at once, with its reason, and never
         reaches Azure. ``wake=False`` holds the job (it is not admitted) until the caller
         releases it, e.g. once its card is posted: nothing is spent for a job nobody sees.
         The hold lives in memory: after a restart the job is admitted and its card posted
         by the delivery."""
-        if await self.queue_full(new.requester_id):
-            raise QueueFull(new.requester_id, self.config.max_queued_per_user)
-        job = await self.store.create_job(new)
+        limits = limits or Limits(max_queued=self.config.max_queued_per_user)
+        try:
+            job = await self.store.create_job(new, limits=limits)
+        except LimitReached as reached:
+            if reached.which != "queue":
+                raise
+            raise QueueFull(new.requester_id, reached.limit) from reached
         if not wake:
             self._held.add(job.id)
         if job.kind == JobKind.REMIX:

@@ -1,4 +1,8 @@
-"""Buttons on job cards (keyed by job id, so they work after a restart)."""
+"""Buttons on job cards (keyed by job id, so they work after a restart).
+
+A button acts only on a job of the conversation it was pressed in (a forged or stale job id
+from elsewhere is refused), and only in channels the allow-list admits, as reactions do.
+"""
 
 from __future__ import annotations
 
@@ -13,20 +17,41 @@ from bot.commands import small_int
 from bot.listeners.common import tell
 from bot.listeners.manage import remove
 from bot.services import Services
+from bot.store import Job
+
+NOT_HERE = slack_ui.notice(":warning: That button is not for a video in this conversation.")
 
 
 def register(app: AsyncApp, services: Services) -> None:
-    async def job_of(body: dict[str, Any]) -> Any:
+    async def job_of(body: dict[str, Any], client: AsyncWebClient) -> tuple[Job, str] | None:
+        """The pressed button's job and who pressed it, or None (and say why, privately)."""
         action = (body.get("actions") or [{}])[0]
+        channel = str(
+            (body.get("channel") or {}).get("id")
+            or (body.get("container") or {}).get("channel_id")
+            or ""
+        )
+        user = str((body.get("user") or {}).get("id") or "")
+        if not channel or not user:
+            return None
+        refused = services.intake.not_here(channel)
+        if refused is not None:
+            await tell(client, channel, user, refused.message)
+            return None
         job_id = small_int(action.get("value"))
-        return await services.store.get_job(job_id) if job_id is not None else None
+        job = await services.store.get_job(job_id) if job_id is not None else None
+        if job is None or job.channel_id != channel:
+            await tell(client, channel, user, NOT_HERE)
+            return None
+        return job, user
 
     @app.action(slack_ui.ACTION_REMIX)
     async def remix(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
-        job = await job_of(body)
-        if job is None:
+        found = await job_of(body, client)
+        if found is None:
             return
+        job, _ = found
         await client.views_open(
             trigger_id=body["trigger_id"],
             view=slack_ui.remix_modal({"job": job.id}, job.version_label or "v1"),
@@ -34,10 +59,10 @@ def register(app: AsyncApp, services: Services) -> None:
 
     async def manage(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
-        job = await job_of(body)
-        user = str((body.get("user") or {}).get("id") or "")
-        if job is None or not user:
+        found = await job_of(body, client)
+        if found is None:
             return
+        job, user = found
         message = await remove(services, job, user)
         if message is not None:
             await tell(client, job.channel_id, user, message, job.thread_ts)

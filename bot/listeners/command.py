@@ -41,6 +41,10 @@ def register(app: AsyncApp, services: Services) -> None:
             if parsed.name == "help":
                 await ack(**reply(slack_ui.help_message()))
                 return
+            refused = services.intake.not_here(channel) if parsed.name == "queue" else None
+            if refused is not None:  # the queue shows others' requests: not here
+                await ack(**reply(refused.message))
+                return
             await ack()
             await respond(**reply(await _report(services, parsed.name, command)))
             return
@@ -89,7 +93,9 @@ async def _report(services: Services, name: str, command: dict[str, Any]) -> sla
             JobState.SUBMITTING, JobState.RUNNING, JobState.DOWNLOADING, JobState.UPLOADING
         )
         queued = await store.jobs_in_states(JobState.QUEUED)
-        return reports.queue_message(running, queued, await store.queue_positions())
+        positions = await store.queue_positions()
+        admin = services.intake.is_admin(user)
+        return reports.queue_message(running, queued, positions, viewer=user, admin=admin)
     since = reports.month_start(services.clock())
     own = await store.seconds_used(user, since)
     everyone = await store.usage_by_user(since) if services.intake.is_admin(user) else None

@@ -32,7 +32,10 @@ Errors::
     ├── JobNotFound            no job with that id (.job_id)
     ├── IllegalTransition      current -> to is not in the table (.job, .to)
     ├── StaleState             the job is not in the expected state (.job = row as it is now)
-    └── DuplicateJob           create_job() with a dedupe_key already used (.job = that job)
+    ├── DuplicateJob           create_job() with a dedupe_key already used (.job = that job)
+    └── LimitReached           create_job(limits=...) would pass the requester's queue cap or
+                               daily seconds (.which "queue"|"daily", .limit, .used); checked
+                               in the insert's transaction, so bursts cannot pass it
 
 Unknown or store-kept field names raise ``TypeError``; bad values (progress outside 0..100,
 seconds < 1) raise ``ValueError``.
@@ -48,6 +51,8 @@ from .models import (
     JobKind,
     JobNotFound,
     JobState,
+    LimitReached,
+    Limits,
     NewJob,
     StaleState,
     StoreError,
@@ -67,6 +72,8 @@ __all__ = [
     "JobKind",
     "JobNotFound",
     "JobState",
+    "LimitReached",
+    "Limits",
     "NewJob",
     "StaleState",
     "Store",

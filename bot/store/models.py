@@ -66,6 +66,18 @@ class NewJob:
     parent_job_id: int | None = None
     parent_video_id: str | None = None
     dedupe_key: str | None = None
+    channel_public: bool = False  # made in a public channel (else: private, DM, unknown)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one person may have when a job is created, checked in the same transaction as
+    the insert: at most ``max_queued`` jobs queued, and (when ``daily_seconds`` > 0) at most
+    ``daily_seconds`` billable seconds in jobs created since ``since``."""
+
+    max_queued: int
+    daily_seconds: int = 0
+    since: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -108,6 +120,7 @@ class Job:
     # Kept by the store itself (schema v2), never written by callers:
     admitted_at: float | None = None  # last queued -> submitting; cleared on requeue
     deleted_from: JobState | None = None  # the state a deleted job was in
+    channel_public: bool = False  # schema v5: made in a public channel (else: not shown)
 
     @property
     def unfinished(self) -> bool:
@@ -159,6 +172,17 @@ class DuplicateJob(StoreError):
         self.job = job
 
 
+class LimitReached(StoreError):
+    """create_job() with ``limits``: the job would pass one. ``which`` is "queue" (``used``
+    jobs queued already) or "daily" (``used`` seconds counted since ``Limits.since``)."""
+
+    def __init__(self, which: str, limit: int, used: int) -> None:
+        super().__init__(f"{which} limit {limit} reached ({used} used)")
+        self.which = which
+        self.limit = limit
+        self.used = used
+
+
 def job_from_row(row: sqlite3.Row) -> Job:
     """Build a Job from a row selected with JOB_COLUMNS."""
     values: dict[str, Any] = {name: row[name] for name in JOB_COLUMNS}
@@ -166,6 +190,7 @@ def job_from_row(row: sqlite3.Row) -> Job:
     values["state"] = JobState(values["state"])
     values["cancel_requested"] = bool(values["cancel_requested"])
     values["cleanup_pending"] = bool(values["cleanup_pending"])
+    values["channel_public"] = bool(values["channel_public"])
     if values["deleted_from"] is not None:
         values["deleted_from"] = JobState(values["deleted_from"])
     return Job(**values)

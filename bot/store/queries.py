@@ -38,7 +38,7 @@ WHERE j.state = 'queued' AND NOT {_ADMISSIBLE} ORDER BY j.id
 # Jobs whose seconds count as used: everything except failed jobs and jobs canceled before
 # they were admitted (a job canceled from queued, or requeued after a 429 and then canceled).
 # A deleted job counts when it had been delivered, or canceled after admission.
-_BILLABLE = """(
+BILLABLE = """(
     state NOT IN ('failed', 'canceled', 'deleted')
     OR (state = 'canceled' AND admitted_at IS NOT NULL)
     OR (state = 'deleted' AND (deleted_from = 'delivered'
@@ -166,7 +166,7 @@ class StoreQueries(StoreBase):
         return int(
             await self._scalar(
                 "SELECT COALESCE(SUM(seconds), 0) FROM jobs WHERE created_at >= ?"
-                f" AND (? IS NULL OR requester_id = ?) AND {_BILLABLE}",
+                f" AND (? IS NULL OR requester_id = ?) AND {BILLABLE}",
                 (since, user_id, user_id),
             )
         )
@@ -176,7 +176,7 @@ class StoreQueries(StoreBase):
         first, then by user id."""
         rows = await self._rows(
             "SELECT requester_id, COUNT(*), SUM(seconds) FROM jobs"
-            f" WHERE created_at >= ? AND {_BILLABLE}"
+            f" WHERE created_at >= ? AND {BILLABLE}"
             " GROUP BY requester_id ORDER BY 3 DESC, 1",
             (since,),
         )

@@ -115,7 +115,23 @@ _V4_CARDS: Migration = (
     "UPDATE jobs SET card_shown = state WHERE card_ts IS NOT NULL",
 )
 
-MIGRATIONS: tuple[Migration, ...] = (_V1_JOBS, _V2_ADMISSION, _V3_CLEANUP, _V4_CARDS)
+# v5: whether the channel a job was made in is public, so listings show its prompt only to
+# those who may see it. Older rows are taken as private (never shown to others).
+_V5_VISIBILITY: Migration = (
+    """
+    ALTER TABLE jobs ADD COLUMN channel_public INTEGER NOT NULL DEFAULT 0
+        CHECK (channel_public IN (0, 1))
+    """,
+    "CREATE INDEX jobs_queued_by_requester ON jobs (requester_id, state)",
+)
+
+MIGRATIONS: tuple[Migration, ...] = (
+    _V1_JOBS,
+    _V2_ADMISSION,
+    _V3_CLEANUP,
+    _V4_CARDS,
+    _V5_VISIBILITY,
+)
 LATEST_VERSION = len(MIGRATIONS)
 
 

@@ -20,11 +20,13 @@ from .models import (
     JobKind,
     JobNotFound,
     JobState,
+    LimitReached,
+    Limits,
     NewJob,
     StaleState,
     job_from_row,
 )
-from .queries import StoreQueries
+from .queries import BILLABLE, StoreQueries
 from .schema import connect
 
 
@@ -76,16 +78,25 @@ class Store(StoreQueries):
 
     # -- jobs -------------------------------------------------------------------------------
 
-    async def create_job(self, new: NewJob) -> Job:
+    async def create_job(self, new: NewJob, *, limits: Limits | None = None) -> Job:
         """Insert a queued job. Raises DuplicateJob (carrying the existing job) when a job
-        with the same dedupe_key exists, JobNotFound when parent_job_id names no job."""
-        job, created = await self.create_job_once(new)
+        with the same dedupe_key exists, JobNotFound when parent_job_id names no job, and
+        LimitReached when the requester is at one of ``limits``."""
+        job, created = await self.create_job_once(new, limits=limits)
         if not created:
             raise DuplicateJob(job)
         return job
 
-    async def create_job_once(self, new: NewJob) -> tuple[Job, bool]:
-        """Like create_job, but a duplicate dedupe_key returns ``(existing_job, False)``."""
+    async def create_job_once(
+        self, new: NewJob, *, limits: Limits | None = None
+    ) -> tuple[Job, bool]:
+        """Like create_job, but a duplicate dedupe_key returns ``(existing_job, False)``.
+
+        The limits are checked inside the insert's BEGIN IMMEDIATE transaction, which holds
+        the database's write lock: requests that arrive together are counted one after the
+        other, across tasks and processes, so a burst never gets past a limit. (On
+        PostgreSQL: take ``pg_advisory_xact_lock`` on the requester first in the same
+        transaction, then count and insert.)"""
         JobKind(new.kind)
         if isinstance(new.seconds, bool) or not isinstance(new.seconds, int) or new.seconds <= 0:
             raise ValueError(f"seconds must be a positive int, not {new.seconds!r}")
@@ -98,6 +109,8 @@ class Store(StoreQueries):
                     return job_from_row(rows[0]), False
             if new.parent_job_id is not None:
                 await self._tx_job(conn, new.parent_job_id)  # JobNotFound if missing
+            if limits is not None:
+                await self._tx_check_limits(conn, new, limits)
             now = self._clock()
             values = {name: getattr(new, name) for name in NEW_JOB_COLUMNS}
             values.update(created_at=now, updated_at=now)
@@ -108,6 +121,27 @@ class Store(StoreQueries):
                 values.values(),
             )
             return job_from_row(rows[0]), True
+
+    async def _tx_check_limits(self, conn: Any, new: NewJob, limits: Limits) -> None:
+        rows = await self._tx_rows(
+            conn,
+            "SELECT COUNT(*) FROM jobs WHERE requester_id = ? AND state = 'queued'",
+            (new.requester_id,),
+        )
+        queued = int(rows[0][0])
+        if queued >= limits.max_queued:
+            raise LimitReached("queue", limits.max_queued, queued)
+        if limits.daily_seconds <= 0:
+            return
+        rows = await self._tx_rows(
+            conn,
+            "SELECT COALESCE(SUM(seconds), 0) FROM jobs"
+            f" WHERE requester_id = ? AND created_at >= ? AND {BILLABLE}",
+            (new.requester_id, limits.since),
+        )
+        used = int(rows[0][0])
+        if used + new.seconds > limits.daily_seconds:
+            raise LimitReached("daily", limits.daily_seconds, used)
 
     async def transition(
         self,
