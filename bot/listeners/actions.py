@@ -1,7 +1,9 @@
 """Buttons on job cards (keyed by job id, so they work after a restart).
 
-A button acts only on a job of the conversation it was pressed in (a forged or stale job id
-from elsewhere is refused), and only in channels the allow-list admits, as reactions do.
+A button acts only on a job of the conversation it was pressed in: a forged or stale job id
+from elsewhere is ignored, exactly like an unknown one (so a press cannot tell whether a job
+exists in another conversation). Outside the allow-list buttons do nothing, as reactions
+do; the person is told why.
 """
 
 from __future__ import annotations
@@ -19,12 +21,10 @@ from bot.listeners.manage import remove
 from bot.services import Services
 from bot.store import Job
 
-NOT_HERE = slack_ui.notice(":warning: That button is not for a video in this conversation.")
-
 
 def register(app: AsyncApp, services: Services) -> None:
     async def job_of(body: dict[str, Any], client: AsyncWebClient) -> tuple[Job, str] | None:
-        """The pressed button's job and who pressed it, or None (and say why, privately)."""
+        """The pressed button's job and who pressed it, or None."""
         action = (body.get("actions") or [{}])[0]
         channel = str(
             (body.get("channel") or {}).get("id")
@@ -41,7 +41,6 @@ def register(app: AsyncApp, services: Services) -> None:
         job_id = small_int(action.get("value"))
         job = await services.store.get_job(job_id) if job_id is not None else None
         if job is None or job.channel_id != channel:
-            await tell(client, channel, user, NOT_HERE)
             return None
         return job, user
 
