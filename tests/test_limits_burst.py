@@ -27,7 +27,7 @@ from bot.config import Secret, Settings
 from bot.emulator import Emulator
 from bot.runtime import Runtime, open_runtime
 from bot.serve import http_app
-from bot.store import Job, JobState
+from bot.store import Job, JobKind, JobState, LimitReached, Limits, NewJob, Store
 
 S = JobState
 WAITING = "videos waiting"
@@ -139,14 +139,14 @@ async def burst(
     return [j for j in await jobs_of(rig.store, "U1") if j.id > since], answers(rig, "U1", slash)
 
 
-async def test_a_burst_on_every_surface_is_held_to_the_queue_cap(tmp_path: Path) -> None:
+async def test_a_200_request_burst_on_every_surface_is_held_to_the_queue_cap(tmp_path: Path) -> None:
     async with slack_rig(tmp_path, max_running_jobs=1, max_queued_per_user=3) as rig:
         parent = await video(rig, "the video everyone remixes", user="U2")
         await blocker(rig.store, lambda text: rig.command(text, user="U9"))
-        jobs, said = await burst(rig, parent, commands=6, options=3, replies=3, remixes=3)
+        jobs, said = await burst(rig, parent, commands=191, options=3, replies=3, remixes=3)
         assert len(jobs) == 3, [j.prompt for j in jobs]
         assert all(j.state == S.QUEUED for j in jobs)
-        assert len(said) == 15 - 3  # one answer per refused request, no more
+        assert len(said) == 200 - 3  # one answer per refused request, no more
         assert all(WAITING in s for s in said), said
         posted = [c for c in rig.fake.calls_to("chat.postMessage") if c.args.get("channel") == "C1"]
         # Cards: the parent's, the blocker's, and one per admitted job; nothing for refusals.
@@ -264,3 +264,39 @@ async def test_concurrent_signed_http_requests_are_held_to_both_limits(tmp_path:
         assert all(WAITING in s for s in refused(u1))
         assert len(refused(u3)) == 9
         assert all(DAILY in s for s in refused(u3))
+
+
+# -- the store: two connections (as two processes would have) at once --------------------------
+
+
+async def test_two_connections_creating_at_once_never_pass_the_limits(tmp_path: Path) -> None:
+    async with (
+        await Store.open(tmp_path / "bot.db") as one,
+        await Store.open(tmp_path / "bot.db") as two,
+    ):
+
+        def new(user: str, i: int, seconds: int = 4) -> NewJob:
+            return NewJob(
+                team_id="T1", channel_id="C1", requester_id=user, kind=JobKind.TEXT,
+                prompt=f"clip {i}", model="sora-2", size="720x1280", seconds=seconds,
+            )  # fmt: skip
+
+        async def create(store: Store, job: NewJob, limits: Limits) -> str:
+            try:
+                await store.create_job(job, limits=limits)
+            except LimitReached as reached:
+                return reached.which
+            return "made"
+
+        cap = Limits(max_queued=3)
+        quota = Limits(max_queued=100, daily_seconds=12, since=0)
+        results = await asyncio.gather(
+            *(create((one, two)[i % 2], new("U1", i), cap) for i in range(40)),
+            *(create((two, one)[i % 2], new("U2", i, 8), quota) for i in range(40)),
+        )
+        assert results[:40].count("made") == 3
+        assert set(results[:40]) == {"made", "queue"}
+        assert results[40:].count("made") == 1  # 8 s, then 8 more would be 16 > 12
+        assert set(results[40:]) == {"made", "daily"}
+        assert await one.count_queued_for_user("U1") == 3
+        assert await two.seconds_used("U2", 0) == 8
