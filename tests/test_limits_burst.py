@@ -139,7 +139,9 @@ async def burst(
     return [j for j in await jobs_of(rig.store, "U1") if j.id > since], answers(rig, "U1", slash)
 
 
-async def test_a_200_request_burst_on_every_surface_is_held_to_the_queue_cap(tmp_path: Path) -> None:
+async def test_a_200_request_burst_on_every_surface_is_held_to_the_queue_cap(
+    tmp_path: Path,
+) -> None:
     async with slack_rig(tmp_path, max_running_jobs=1, max_queued_per_user=3) as rig:
         parent = await video(rig, "the video everyone remixes", user="U2")
         await blocker(rig.store, lambda text: rig.command(text, user="U9"))

@@ -14,7 +14,7 @@ from bot import reports, slack_ui
 from bot.commands import Invalid, OpenModal, Subcommand, parse_command
 from bot.intake import Ask, Refused
 from bot.services import Services, reply
-from bot.store import JobState
+from bot.store import UNFINISHED, JobState
 
 log = logging.getLogger(__name__)
 
@@ -89,10 +89,10 @@ async def _report(services: Services, name: str, command: dict[str, Any]) -> sla
         jobs = await store.recent_jobs_for_user(user, limit=10)
         return reports.list_message(jobs, command.get("team_domain"))
     if name == "queue":
-        running = await store.jobs_in_states(
-            JobState.SUBMITTING, JobState.RUNNING, JobState.DOWNLOADING, JobState.UPLOADING
-        )
-        queued = await store.jobs_in_states(JobState.QUEUED)
+        # One read: a job admitted between two reads would be in neither list.
+        unfinished = await store.jobs_in_states(*UNFINISHED)
+        running = [job for job in unfinished if job.state != JobState.QUEUED]
+        queued = [job for job in unfinished if job.state == JobState.QUEUED]
         positions = await store.queue_positions()
         admin = services.intake.is_admin(user)
         return reports.queue_message(running, queued, positions, viewer=user, admin=admin)
