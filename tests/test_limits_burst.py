@@ -21,6 +21,7 @@ from rig import fast_emulator_config
 from slackrig import SlackRig, fast_tuning, manifest_scopes, slack_rig, until
 from test_http_mode import SECRET, signed
 from test_slack_conversation import modals, video
+from test_slack_shortcut import person_message
 
 from bot import slack_ui
 from bot.config import Secret, Settings
@@ -59,11 +60,17 @@ def change_values(text: str) -> dict[str, Any]:
 
 
 async def prepare(rig: SlackRig, parent: Job, options: int, remixes: int) -> list[Any]:
-    """Envelopes of U1 ready to go: `options` options-modal submissions (from `/sora` with
-    no text) and `remixes` remix-modal submissions (from the Remix button on `parent`)."""
+    """Envelopes of U1 ready to go: `options` options-modal submissions (opened by `/sora`
+    with no text, and by the "Make a video" shortcut on a message, in turn) and `remixes`
+    remix-modal submissions (from the Remix button on `parent`)."""
     fake = rig.fake
-    for _ in range(options):
-        await rig.command("")
+    for i in range(options):
+        if i % 2:
+            message = person_message(rig, f"a message to make a video of {i}", user="U2")
+            shortcut = fake.message_shortcut(slack_ui.SHORTCUT_FROM_MESSAGE, message, user="U1")
+            await rig.send("interactive", shortcut)
+        else:
+            await rig.command("")
     await until(
         lambda: _now(modals(rig, slack_ui.VIEW_OPTIONS)[options - 1 :]), 5, "modals not open"
     )

@@ -8,6 +8,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+import aiosqlite
+
 from ._base import COLUMNS_SQL, SELECT_JOBS, Clock
 from .models import (
     ALLOWED_TRANSITIONS,
@@ -122,7 +124,9 @@ class Store(StoreQueries):
             )
             return job_from_row(rows[0]), True
 
-    async def _tx_check_limits(self, conn: Any, new: NewJob, limits: Limits) -> None:
+    async def _tx_check_limits(
+        self, conn: aiosqlite.Connection, new: NewJob, limits: Limits
+    ) -> None:
         rows = await self._tx_rows(
             conn,
             "SELECT COUNT(*) FROM jobs WHERE requester_id = ? AND state = 'queued'",
