@@ -1,9 +1,11 @@
 """Starting a job from any Slack surface: the checks, the row, the card.
 
-Every surface (``/sora``, the modal, remix replies, shortcuts) comes through here, so the
-channel allow-list, the per-user queue cap and the daily seconds quota apply alike, a
-retried Slack delivery never makes a second job (``dedupe_key``), and nothing reaches Sora
-for a request that is refused.
+Every surface (``/sora``, the modal, remix replies, shortcuts, the Remix button) comes
+through here, so the channel allow-list, the per-user queue cap and the daily seconds quota
+apply alike, a retried Slack delivery never makes a second job (``dedupe_key``), and nothing
+reaches Sora for a request that is refused. The cap and the quota are checked in the same
+store transaction that writes the job, so requests that arrive together cannot all pass.
+Each job records whether its channel is public, so listings know whom to show its prompt.
 """
 
 from __future__ import annotations
