@@ -20,7 +20,7 @@ from fakes.slack import FakeSlack
 from rig import fast_emulator_config
 from slackrig import SlackRig, fast_tuning, manifest_scopes, slack_rig, until
 from test_http_mode import SECRET, signed
-from test_slack_conversation import modals, video
+from test_slack_conversation import modals, soon, video
 from test_slack_shortcut import person_message
 
 from bot import slack_ui
@@ -72,7 +72,7 @@ async def prepare(rig: SlackRig, parent: Job, options: int, remixes: int) -> lis
         else:
             await rig.command("")
     await until(
-        lambda: _now(modals(rig, slack_ui.VIEW_OPTIONS)[options - 1 :]), 5, "modals not open"
+        lambda: soon(modals(rig, slack_ui.VIEW_OPTIONS)[options - 1 :]), 5, "modals not open"
     )
     for _ in range(remixes):
         payload = fake.block_action(slack_ui.ACTION_REMIX, str(parent.id), "U1", "C1", "")
@@ -80,7 +80,7 @@ async def prepare(rig: SlackRig, parent: Job, options: int, remixes: int) -> lis
         payload["container"]["message_ts"] = parent.card_ts
         await rig.send("interactive", payload)
     await until(
-        lambda: _now(modals(rig, slack_ui.VIEW_REMIX)[remixes - 1 :]), 5, "remix modals not open"
+        lambda: soon(modals(rig, slack_ui.VIEW_REMIX)[remixes - 1 :]), 5, "remix modals not open"
     )
     out = [
         ("interactive", fake.view_submission(view, "U1", prompt_values(f"from a form {i}")))
@@ -91,10 +91,6 @@ async def prepare(rig: SlackRig, parent: Job, options: int, remixes: int) -> lis
         for i, view in enumerate(modals(rig, slack_ui.VIEW_REMIX))
     ]
     return out
-
-
-async def _now(value: Any) -> Any:
-    return value
 
 
 async def fire(rig: SlackRig, envelopes: list[tuple[str, dict[str, Any]]]) -> None:
@@ -125,14 +121,13 @@ async def settled(
 
 
 async def burst(
-    rig: SlackRig, parent: Job, *, commands: int, options: int, replies: int, remixes: int,
-    flag: str = "",
-) -> tuple[list[Job], list[str]]:  # fmt: skip
+    rig: SlackRig, parent: Job, *, commands: int, options: int, replies: int, remixes: int
+) -> tuple[list[Job], list[str]]:
     """U1 sends every kind of request at once; returns the jobs made and the answers."""
     since = max((j.id for j in await jobs_of(rig.store, "U1")), default=0)
     since = max(since, parent.id, *(j.id for j in await jobs_of(rig.store, "U9")))
     envelopes = await prepare(rig, parent, options, remixes)
-    slash = [rig.fake.slash_command(f"burst {i} {flag}") for i in range(commands)]
+    slash = [rig.fake.slash_command(f"burst {i}") for i in range(commands)]
     envelopes += [("slash_commands", p) for p in slash]
     thread = parent.thread_ts or parent.card_ts
     envelopes += [
