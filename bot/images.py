@@ -24,6 +24,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot import slack_ui
 from bot.intake import Ask, Refused
 from bot.media import IMAGE_MIMETYPES, MediaError, fit_image
+from bot.private_files import write_private
 from bot.store import JobKind
 
 log = logging.getLogger(__name__)
@@ -121,5 +122,4 @@ def _origin(url: str) -> tuple[str, str, int] | None:
 
 
 def _write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
+    write_private(path, data)  # 0600 in a 0700 folder: a first frame is the person's own
