@@ -7,8 +7,9 @@ A flood of anything else costs a header check and one short log line. In order:
    of now (Slack's replay window), else 401. A ``Content-Length`` over ``max_body`` is 413.
 2. The body is read with a deadline (``body_timeout``, else 408). Bodies over ``small_body``
    (and bodies without a length) are read at most ``big_reads`` at a time: unverified data
-   held in memory stays under ``big_reads * max_body`` plus ``small_body`` per connection,
-   and the server holds at most ``max_connections`` (serve.py). A cut-off body is 400.
+   held in memory stays under ``big_reads * max_body``, plus ``small_body`` or the socket
+   buffer (``read_buffer``) per connection, and the server holds at most ``max_connections``.
+   A cut-off body is 400.
 3. The signature: HMAC-SHA256 over the raw bytes with the signing secret, else 401.
 4. The body must be what Bolt parses (UTF-8, a form or JSON), else 400.
 
@@ -54,6 +55,9 @@ class HttpLimits:
     header_timeout: float = 10.0  # a connection must send its headers within this
     max_connections: int = 512
     lingering: float = 2.0  # how long an unread refused body is drained before closing
+    # aiohttp stops reading a socket once about twice this is buffered: what a connection
+    # waiting for one of big_reads holds (64 KiB, aiohttp's default, let 200 hold 190 MB)
+    read_buffer: int = 16 * 1024
 
 
 class Refusal(Exception):
@@ -207,6 +211,7 @@ def http_runner(web_app: web.Application, limits: HttpLimits) -> web.AppRunner:
         keepalive_timeout=limits.header_timeout,
         lingering_time=limits.lingering,
         auto_decompress=False,
+        read_bufsize=limits.read_buffer,
     )
 
 
