@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -50,15 +51,21 @@ def make_private(paths: Iterable[Path]) -> None:
             os.chmod(path, FILE_MODE)
 
 
-def sweep(directory: Path, pattern: re.Pattern[str], keep: Iterable[Path]) -> int:
-    """Remove the files in ``directory`` whose name matches ``pattern`` and that are not in
-    ``keep``; returns how many. Other files (not the bot's) are left alone."""
+def sweep(
+    directory: Path, pattern: re.Pattern[str], keep: Iterable[Path], *, older_than: float
+) -> int:
+    """Remove the files in ``directory`` whose name matches ``pattern``, that are not in
+    ``keep`` and were not written in the last ``older_than`` seconds (another process on
+    the same folder may be writing them); returns how many. Other names are left alone."""
     kept = {Path(p).resolve() for p in keep}
+    cutoff = time.time() - older_than
     removed = 0
     with contextlib.suppress(FileNotFoundError):
         for entry in directory.iterdir():
-            if entry.is_file() and pattern.fullmatch(entry.name) and entry.resolve() not in kept:
-                with contextlib.suppress(FileNotFoundError):
+            if not (pattern.fullmatch(entry.name) and entry.is_file()):
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                if entry.resolve() not in kept and entry.stat().st_mtime < cutoff:
                     entry.unlink()
                     removed += 1
     return removed

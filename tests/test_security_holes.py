@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import stat
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -221,11 +222,15 @@ async def test_files_no_unfinished_job_needs_are_swept_at_start_up(tmp_path: Pat
             rig.work / "inputs" / f"{uuid.uuid4().hex}.png",
         ]
         foreign = rig.work / "README.txt"  # not a name the bot makes: left alone
-        for path in [*orphans, foreign]:
+        fresh = rig.work / "job-43.mp4.part"  # being written by another process, maybe
+        for path in [*orphans, foreign, fresh]:
             path.write_bytes(b"x")
+            if path != fresh:
+                os.utime(path, (time.time() - 120, time.time() - 120))  # left long ago
         await rig.runner.start()
         assert [p for p in orphans if p.exists()] == []
         assert foreign.exists()
+        assert fresh.exists()
         assert mode(rig.work) == 0o700
         assert mode(rig.work / "inputs") == 0o700
 
@@ -237,7 +242,7 @@ def test_the_sweep_keeps_what_unfinished_jobs_need(tmp_path: Path) -> None:
     gone = [work / "job-8.mp4", work / "inputs" / f"{uuid.uuid4().hex}.png"]
     for path in [*kept, *gone]:
         path.write_bytes(b"x")
-    assert sweep_work_dir(work, kept) == 2
+    assert sweep_work_dir(work, kept, older_than=-1) == 2
     assert [p.exists() for p in kept] == [True, True]
     assert [p.exists() for p in gone] == [False, False]
     assert [mode(p) for p in kept] == [0o600, 0o600]  # files from an older version, too
