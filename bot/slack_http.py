@@ -123,6 +123,8 @@ async def _read(request: web.Request, limits: HttpLimits, big: asyncio.Semaphore
         async with asyncio.timeout(limits.body_timeout):
             if length is not None and length <= limits.small_body:
                 return await _read_capped(request, limits.max_body)
+            if big.locked():
+                log.debug("a large body waits for one of %d read slots", limits.big_reads)
             async with big:
                 return await _read_capped(request, limits.max_body)
     except Refusal:

@@ -214,6 +214,35 @@ async def test_idle_and_slow_connections_are_closed_in_bounded_time(tmp_path: Pa
             writer.close()
 
 
+async def test_large_unverified_bodies_are_read_a_few_at_a_time(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="bot.slack_http")
+    limits = HttpLimits(big_reads=1, body_timeout=2.0)
+    big = 100 * 1000  # over small_body (64 KiB): each needs the one slot
+    async with http_bot(tmp_path, limits) as (base, fake, _):
+        stalled_reader, stalled = await _open(base)  # headers and a few bytes, then nothing
+        stalled.write(_head(_fresh(), big) + b"text=")
+        whole_reader, whole = await _open(base)  # a whole large forged body at once
+        whole.write(_head(_fresh(), big) + b"x" * big)
+
+        async def waited() -> bool:
+            return any("waits for one of 1 read slots" in m for m in caplog.messages)
+
+        await until(waited, 5, "neither large body waited for the slot")
+        async with httpx.AsyncClient() as http:  # a small signed request never waits
+            body = command_body(fake, "a small cat")
+            started = time.monotonic()
+            resp = await http.post(f"{base}/slack/events", content=body, headers=signed(body))
+            assert resp.status_code == 200
+            assert time.monotonic() - started < 1.0
+        assert await _status(stalled_reader) == 408  # the slot is given back in time
+        # the whole body is refused: read (401), or out of time while it waited (408)
+        assert await _status(whole_reader) in (401, 408)
+        stalled.close()
+        whole.close()
+
+
 async def test_connections_over_the_cap_are_turned_away(tmp_path: Path) -> None:
     limits = HttpLimits(max_connections=5)
     async with http_bot(tmp_path, limits) as (base, fake, _):
