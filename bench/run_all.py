@@ -24,6 +24,7 @@ BENCHES = (
     ("Memory: download", "download_memory.py", [], ["--mb", "50"]),
     ("Memory: delivery into Slack", "delivery_memory.py", [], ["--mb", "50"]),
     ("Scale", "scale.py", [], ["--jobs", "200"]),
+    ("HTTP mode under a flood", "http_flood.py", [], ["--requests", "50"]),
 )
 GOAL = re.compile(r"(goal[^\n]*?(PASS|FAIL))", re.I)
 

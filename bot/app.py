@@ -64,6 +64,9 @@ def build_app(settings: Settings, client: AsyncWebClient, services: Services) ->
     app = AsyncApp(
         client=client,
         signing_secret=secret,
+        # HTTP mode checks the signature before Bolt sees a request (bot.slack_http);
+        # Bolt's own check would log the whole body of each request it refused.
+        request_verification_enabled=False,
         process_before_response=False,
         logger=logging.getLogger("bot.bolt"),
         # Anything no listener takes is still acked (below): in Socket Mode an unacked

@@ -109,7 +109,7 @@ def parse_command(text: str) -> Parsed:
                 return Invalid("`--seconds` is given twice; give it once")
             number = small_int(value)
             if number is None or number not in SECONDS:
-                shown = value if value is not None and len(value) <= 20 else "that"
+                shown = _shown(value) if value is not None and len(value) <= 20 else "that"
                 return Invalid(f"`--seconds {shown}` is not possible; use 4, 8 or 12")
             seconds = number
     pieces.append(text[position:])
@@ -119,6 +119,12 @@ def parse_command(text: str) -> Parsed:
     if len(prompt) > PROMPT_MAX:
         return Invalid(f"the prompt is {len(prompt):,} characters; the limit is {PROMPT_MAX:,}")
     return VideoRequest(prompt, size or DEFAULT_SIZE, seconds or DEFAULT_SECONDS)
+
+
+def _shown(value: str) -> str:
+    """A flag's value as a reply may quote it: as typed (Slack's escapes undone), then
+    escaped again, so ``<!here>`` shows as text and mentions no one."""
+    return unescape(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _sample(name: str) -> str:
@@ -144,7 +150,7 @@ def _size_for(name: str, value: str | None) -> str | Invalid:
     assert value is not None
     size = value.lower().replace("×", "x")
     if size not in SIZES:
-        shown = value if len(value) <= 20 else "that"
+        shown = _shown(value) if len(value) <= 20 else "that"
         return Invalid(f"`--size {shown}` is not possible; use one of {', '.join(SIZES)}")
     return size
 

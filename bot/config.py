@@ -69,6 +69,16 @@ class ConfigError(Exception):
         super().__init__("\n".join([head, *(f"  - {p}" for p in self.problems)]))
 
 
+_HIDDEN = "it may carry a credential"
+# What a URL with a credential in it looks like: user info, a query, a fragment, a token.
+_CREDENTIAL = re.compile(r"[@?#]|token|key|secret|sig|pass|auth|xox|bearer", re.I)
+
+
+def _shown(raw: str) -> str:
+    """A configured URL as a problem may quote it: never one that may carry a credential."""
+    return f"(value not shown: {_HIDDEN})" if _CREDENTIAL.search(raw) else repr(raw)
+
+
 class _Url(NamedTuple):
     scheme: str  # lower-cased
     host: str  # lower-cased, without brackets
@@ -82,14 +92,14 @@ def _http_url(name: str, raw: str) -> _Url | str:
         parts = urlsplit(raw)
         port = parts.port
     except ValueError:
-        return f"{name} is not a valid URL, got {raw!r}"
+        return f"{name} is not a valid URL, got {_shown(raw)}"
     scheme, host = parts.scheme.lower(), (parts.hostname or "")
     if scheme not in ("http", "https") or not host:
-        return f"{name} must be an http(s) URL, got {raw!r}"
+        return f"{name} must be an http(s) URL, got {_shown(raw)}"
     if parts.username is not None or parts.password is not None:
         return f"{name} must not contain a user name or password (value not shown)"
     if parts.query or parts.fragment:
-        return f"{name} must not have a query string or fragment, got {raw!r}"
+        return f"{name} must not have a query string or fragment (value not shown: {_HIDDEN})"
     netloc = f"[{host}]" if ":" in host else host
     if port is not None:
         netloc = f"{netloc}:{port}"
@@ -104,12 +114,12 @@ def videos_base_url(endpoint: str) -> tuple[str | None, str | None]:
         return None, url
     azure = url.host == "azure.com" or url.host.endswith(".azure.com")
     if azure and url.scheme != "https":
-        return None, f"{name} must use https for an azure.com host, got {endpoint!r}"
+        return None, f"{name} must use https for an azure.com host, got {_shown(endpoint)}"
     path = url.path.rstrip("/")
     if path in ("", "/openai"):
         path = "/openai/v1"
     elif not path.endswith("/openai/v1" if azure else "/v1"):
-        return None, f"{name} must be {_ENDPOINT_FORMS}; got {endpoint!r}"
+        return None, f"{name} must be {_ENDPOINT_FORMS}; got {_shown(endpoint)}"
     return url.origin + path, None
 
 

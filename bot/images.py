@@ -1,7 +1,8 @@
 """Fetching a Slack file to use as a video's first frame, safely.
 
-The bot token is sent only to Slack's file host (``files.slack.com``, or the host of
-``SLACK_API_URL`` for proxies and tests), downloads stop at 20 MB, and the bytes must
+The bot token is sent only to Slack's file host (``https://files.slack.com``, port 443) or
+to the exact scheme, host and port of ``SLACK_API_URL`` (proxies and tests): a look-alike
+scheme or port on the same host gets nothing. Downloads stop at 20 MB, and the bytes must
 really be an image: when the app lacks ``files:read``, Slack answers with its HTML login
 page and status 200, which is reported to the person (and logged for the admin) instead of
 being sent to Sora.
@@ -23,11 +24,13 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot import slack_ui
 from bot.intake import Ask, Refused
 from bot.media import IMAGE_MIMETYPES, MediaError, fit_image
+from bot.private_files import write_private
 from bot.store import JobKind
 
 log = logging.getLogger(__name__)
 MAX_BYTES = 20 * 1024 * 1024
-FILES_HOST = "files.slack.com"
+FILES_ORIGIN = ("https", "files.slack.com", 443)
+DEFAULT_PORTS = {"https": 443, "http": 80}
 MISSING_FILES_READ = (
     "Slack sent a web page instead of the image: the app probably lacks the `files:read` "
     "permission. Ask a workspace admin to reinstall it from manifest.yml."
@@ -48,7 +51,8 @@ class ImageFetcher:
         self.client = client
         self.http = http
         self._token = token
-        self.hosts = {FILES_HOST, urlsplit(api_url).hostname or FILES_HOST}
+        own = _origin(api_url)
+        self.origins = {FILES_ORIGIN} if own is None else {FILES_ORIGIN, own}
         self.work_dir = work_dir
         self.max_bytes = max_bytes
 
@@ -78,11 +82,8 @@ class ImageFetcher:
         if int(info.get("size") or 0) > self.max_bytes:
             raise MediaError(f"it is larger than {self.max_bytes // (1024 * 1024)} MB")
         url = str(info.get("url_private_download") or info.get("url_private") or "")
-        parts = urlsplit(url)
-        if info.get("is_external") or parts.hostname not in self.hosts:
+        if info.get("is_external") or _origin(url) not in self.origins:
             raise MediaError("it is stored outside Slack, so the bot will not fetch it")
-        if parts.scheme != "https" and parts.hostname == FILES_HOST:
-            raise MediaError("its address is not secure")
         return await self._download(url)
 
     async def _download(self, url: str) -> bytes:
@@ -107,6 +108,18 @@ class ImageFetcher:
         return bytes(buf)
 
 
+def _origin(url: str) -> tuple[str, str, int] | None:
+    """(scheme, host, port) of an http(s) URL without user info, else None."""
+    try:
+        parts = urlsplit(url)
+        scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
+        port = parts.port or DEFAULT_PORTS.get(scheme)
+    except ValueError:
+        return None
+    if port is None or not host or parts.username is not None or parts.password is not None:
+        return None
+    return scheme, host, port
+
+
 def _write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
+    write_private(path, data)  # 0600 in a 0700 folder: a first frame is the person's own

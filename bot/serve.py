@@ -15,7 +15,6 @@ from collections.abc import Awaitable, Callable
 from urllib.parse import parse_qs, parse_qsl
 
 from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.async_context import AsyncBoltContext
@@ -25,6 +24,7 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from bot.config import Settings
 from bot.metrics import health_app
 from bot.runtime import Runtime, open_runtime
+from bot.slack_http import HttpLimits, slack_events, start_http
 
 log = logging.getLogger(__name__)
 
@@ -63,10 +63,9 @@ async def _socket_mode(
 
 
 async def _http_mode(settings: Settings, runtime: Runtime, stop: asyncio.Event) -> None:
-    web_app = http_app(runtime.app, runtime)
-    runner = web.AppRunner(web_app, handle_signals=False, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "0.0.0.0", settings.port)  # Slack must reach it
+    limits = HttpLimits()
+    web_app = http_app(runtime.app, runtime, limits=limits)
+    runner, site = await start_http(web_app, "0.0.0.0", settings.port, limits)  # for Slack
     await runtime.start()
     try:
         await site.start()
@@ -114,23 +113,16 @@ def _slack_reachable(runtime: Runtime, every: float = 60.0) -> Callable[[], Awai
     return reachable
 
 
-def http_app(app: AsyncApp, runtime: Runtime) -> web.Application:
-    async def events(request: web.Request) -> web.Response:
-        try:
-            raw = (await request.read()).decode("utf-8")
-        except UnicodeDecodeError:
-            return web.json_response({"error": "the body is not UTF-8"}, status=400)
-        if not request.headers.get("X-Slack-Request-Timestamp", "").isascii() or not (
-            request.headers.get("X-Slack-Request-Timestamp", "").isdigit()
-        ):
-            return web.json_response({"error": "invalid request"}, status=401)
-        bolt_request = AsyncBoltRequest(
-            body=raw,
-            query=request.query_string,
-            headers=dict(request.headers),
-        )
-        _fix_payload_quirk(bolt_request, raw)
-        return await to_aiohttp_response(await app.async_dispatch(bolt_request))
+def http_app(
+    app: AsyncApp, runtime: Runtime, *, limits: HttpLimits | None = None
+) -> web.Application:
+    """/slack/events (checked by bot.slack_http before Bolt sees it) and /healthz."""
+    limits = limits or HttpLimits()
+    secret = runtime.settings.slack_signing_secret
+    assert secret is not None  # Settings requires it in HTTP mode
+    events = slack_events(
+        app, signing_secret=secret.reveal(), limits=limits, fix=_fix_payload_quirk
+    )
 
     async def healthz(_: web.Request) -> web.Response:
         try:
@@ -139,7 +131,7 @@ def http_app(app: AsyncApp, runtime: Runtime) -> web.Application:
         except Exception as exc:  # any failure of the store is unhealthy
             return web.json_response({"ok": False, "store": str(exc)}, status=503)
 
-    web_app = web.Application(client_max_size=1024 * 1024)
+    web_app = web.Application(client_max_size=limits.max_body)
     web_app.router.add_post("/slack/events", events)
     web_app.router.add_get("/healthz", healthz)
     return web_app

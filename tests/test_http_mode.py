@@ -11,7 +11,6 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import httpx
-from aiohttp import web
 from fakes.slack import FakeSlack
 from rig import fast_emulator_config
 from slack_sdk.signature import SignatureVerifier
@@ -21,13 +20,17 @@ from bot.config import Secret, Settings
 from bot.emulator import Emulator
 from bot.runtime import Runtime, open_runtime
 from bot.serve import http_app
+from bot.slack_http import HttpLimits, start_http
 from bot.store import JobState
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 
 
 @contextlib.asynccontextmanager
-async def http_bot(tmp_path: Path) -> AsyncIterator[tuple[str, FakeSlack, Runtime]]:
+async def http_bot(
+    tmp_path: Path, limits: HttpLimits | None = None
+) -> AsyncIterator[tuple[str, FakeSlack, Runtime]]:
+    """The bot in HTTP mode on loopback, served as ``sora-bot run`` serves it."""
     fake = FakeSlack(member_channels={"C1"}, scopes=manifest_scopes())
     emulator = Emulator(fast_emulator_config())
     async with fake.serve() as api_url, emulator.serve() as videos:
@@ -41,9 +44,8 @@ async def http_bot(tmp_path: Path) -> AsyncIterator[tuple[str, FakeSlack, Runtim
             db_path=tmp_path / "bot.db",
         )
         async with open_runtime(settings, tuning=fast_tuning(tmp_path / "work")) as runtime:
-            runner = web.AppRunner(http_app(runtime.app, runtime))
-            await runner.setup()
-            site = web.TCPSite(runner, "127.0.0.1", 0)
+            web_app = http_app(runtime.app, runtime, limits=limits)
+            runner, site = await start_http(web_app, "127.0.0.1", 0, limits or HttpLimits())
             await site.start()
             port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
             await runtime.start()

@@ -19,6 +19,7 @@ from bot.jobs.config import RunnerConfig
 from bot.jobs.delivery import Artifacts, Delivery, DeliveryRefused
 from bot.jobs.polling import PollTracker
 from bot.jobs.reconcile import CannotList, Reconciler
+from bot.private_files import make_private, private_dir
 from bot.sora import (
     AuthenticationError,
     DeploymentNotFoundError,
@@ -33,7 +34,7 @@ from bot.sora import (
     Video,
     VideoStatus,
 )
-from bot.store import Job, JobKind, JobState, StaleState, Store
+from bot.store import TERMINAL, Job, JobKind, JobState, StaleState, Store
 
 log = logging.getLogger("bot.jobs")
 S = JobState
@@ -73,9 +74,11 @@ class Pipeline:
 
     async def move(self, job: Job, to: JobState, **fields: Any) -> Job:
         new = await self.store.transition(job.id, to, expect=job.state, **fields)
-        if new.input_image_path and to in (S.RUNNING, S.FAILED, S.CANCELED):
+        if new.input_image_path and (to == S.RUNNING or to in TERMINAL):
             # The first frame is needed only until Azure has the job.
             await asyncio.to_thread(Path(new.input_image_path).unlink, True)
+        if to in TERMINAL:  # delivered, failed (refused at delivery too), canceled, deleted
+            await self.discard_files(new)
         log.info(
             "job %d %s -> %s video=%s elapsed=%.1fs%s",
             job.id,
@@ -233,7 +236,7 @@ class Pipeline:
     async def download(self, job: Job) -> Job | None:
         assert job.video_id is not None
         files = self.paths(job)
-        await asyncio.to_thread(self.config.work_dir.mkdir, parents=True, exist_ok=True)
+        await asyncio.to_thread(private_dir, self.config.work_dir)  # 0700 before any byte
         attempt = 0
         while True:
             if self.expired(job):
@@ -253,6 +256,7 @@ class Pipeline:
             await self.sora.download(job.video_id, files.thumbnail, variant="thumbnail")
         except SoraError as exc:  # a thumbnail is a nicety, never a reason to fail
             log.info("job %d: no thumbnail (%s)", job.id, exc)
+        await asyncio.to_thread(make_private, [files.video, files.thumbnail or files.video])
         return await self.move(job, S.UPLOADING)
 
     async def upload(self, job: Job) -> Job | None:

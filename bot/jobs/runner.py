@@ -15,12 +15,14 @@ import logging
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from bot.jobs import outcomes
 from bot.jobs.config import RunnerConfig
 from bot.jobs.delivery import Delivery
 from bot.jobs.pipeline import Pipeline
+from bot.jobs.workfiles import sweep_work_dir
 from bot.sora import SoraClient
 from bot.store import (
     UNFINISHED,
@@ -97,7 +99,9 @@ class JobRunner:
         if self._started:
             return
         self._started = True
-        resumed = [j for j in await self.store.jobs_to_resume() if j.state != S.QUEUED]
+        unfinished = await self.store.jobs_to_resume()
+        await self._sweep(unfinished)
+        resumed = [j for j in unfinished if j.state != S.QUEUED]
         for job in resumed:
             if job.state == S.SUBMITTING:
                 # The create may have reached Azure since its admission.
@@ -107,6 +111,15 @@ class JobRunner:
             log.info("resumed %d jobs in flight", len(resumed))
         self._loop(self._admission_loop(), "admission")
         self._loop(self._cleanup_loop(), "cleanup")
+
+    async def _sweep(self, unfinished: list[Job]) -> None:
+        keep = [Path(j.input_image_path) for j in unfinished if j.input_image_path]
+        for job in unfinished:
+            files = self.pipeline.paths(job)
+            keep += [files.video, *([files.thumbnail] if files.thumbnail else [])]
+        removed = await asyncio.to_thread(sweep_work_dir, self.config.work_dir, keep)
+        if removed:
+            log.info("removed %d work files no unfinished job needs", removed)
 
     async def stop(self, grace: float = 8.0) -> None:
         """Stop admitting, let steps in flight finish for ``grace`` s, then cancel the rest.

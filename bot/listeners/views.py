@@ -62,9 +62,10 @@ def register(app: AsyncApp, services: Services) -> None:
                 return
             ask = with_image
         result = await services.intake.start(ask)
+        unused = isinstance(result, Refused) or result.input_image_path != ask.image_path
+        if ask.image_path and unused:  # refused, or a duplicate: fitted for no job
+            await asyncio.to_thread(Path(ask.image_path).unlink, True)
         if isinstance(result, Refused):
-            if ask.image_path:  # fitted for a job that will not be: not kept
-                await asyncio.to_thread(Path(ask.image_path).unlink, True)
             await tell(client, channel, user, result.message, meta.get("t"))
 
     @app.view(slack_ui.VIEW_REMIX)

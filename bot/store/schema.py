@@ -16,6 +16,8 @@ from pathlib import Path
 
 import aiosqlite
 
+from bot.private_files import create_private, make_private
+
 from .models import StoreError
 
 BUSY_TIMEOUT_MS = 5000
@@ -193,12 +195,15 @@ async def connect(path: str | Path, *, version: int | None = None) -> aiosqlite.
     """
     path = Path(path)
     await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
+    await asyncio.to_thread(create_private, path)  # every prompt is in it: 0600
     conn = await aiosqlite.connect(path, isolation_level=None)
     try:
         conn.row_factory = sqlite3.Row
         await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS:d}")
         await conn.execute("PRAGMA foreign_keys = ON")
         await _wal(conn)
+        wal = [path.with_name(path.name + suffix) for suffix in ("-wal", "-shm")]
+        await asyncio.to_thread(make_private, wal)  # SQLite copies the mode; made sure
         # FULL: a commit survives power loss, not only a crash; the bot writes a few rows a
         # second at most, and every row is a promise to the user.
         await conn.execute("PRAGMA synchronous = FULL")

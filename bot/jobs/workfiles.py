@@ -1,0 +1,33 @@
+"""The work folder at start-up: 0700, and nothing left in it by jobs that ended.
+
+Files are removed when a job ends (``Pipeline.move``); a crash or kill between the end and
+the removal, or files from an older version, would otherwise stay for good: the sweep
+removes every video, thumbnail, partial download and first frame that no unfinished job
+needs and nobody wrote in the last minute (another process sharing the database and the
+folder may be fitting an image or downloading). Only names the bot makes are touched.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+from bot.private_files import make_private, private_dir, sweep
+
+DOWNLOADS = re.compile(r"job-\d+\.(?:mp4|webp)(?:\.part)?")
+FIRST_FRAMES = re.compile(r"[0-9a-f]{32}\.png")  # bot.images names them uuid4().hex
+
+
+def sweep_work_dir(work_dir: Path, keep: Iterable[Path], *, older_than: float = 60.0) -> int:
+    """Make the folders 0700 and what is kept 0600; remove the rest. Returns the count."""
+    kept = list(keep)
+    kept += [p.with_name(p.name + ".part") for p in kept]
+    inputs = work_dir / "inputs"
+    private_dir(work_dir)
+    if inputs.is_dir():  # made by the first image (bot.images), 0700 too
+        private_dir(inputs)
+    removed = sweep(work_dir, DOWNLOADS, kept, older_than=older_than)
+    removed += sweep(inputs, FIRST_FRAMES, kept, older_than=older_than)
+    make_private(kept)
+    return removed
