@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
+import pytest
 from fakes.slack import FakeSlack
 from rig import fast_emulator_config
 from slackrig import manifest_scopes, until
@@ -193,22 +194,30 @@ async def test_a_refused_token_is_fatal_and_says_so(tmp_path: Path) -> None:
             assert_clean(run.log)
 
 
-async def test_stops_when_slack_answers_5xx_in_http_mode(tmp_path: Path) -> None:
+@pytest.mark.parametrize("slack", ["unreachable", "5xx"])
+async def test_http_mode_healthz_is_one_answer_on_both_ports_and_stops(
+    tmp_path: Path, slack: str
+) -> None:
     fake = FakeSlack(scopes=manifest_scopes())
-    port = free_port()
+    port, metrics = free_port(), free_port()
     async with fake.serve() as api_url:
         fake.fail_next("auth.test", status=503, times=1000)
         async with bot(
             tmp_path,
             SLACK_SIGNING_SECRET="secret",
-            SLACK_API_URL=api_url,
+            SLACK_API_URL=api_url if slack == "5xx" else f"{closed_url()}/api/",
             SORA_EMULATOR="1",
             PORT=str(port),
+            SORA_METRICS_PORT=str(metrics),
         ) as run:
-            await run.logged("Slack answered HTTP 503")
-            resp = await health(port)
-            assert resp.status_code == 503
-            assert resp.json()["slack"] == "disconnected"
+            await run.logged("Slack answered HTTP 503" if slack == "5xx" else "cannot connect")
+            on_port, on_metrics = await health(port), await health(metrics)
+            assert on_port.status_code == on_metrics.status_code == 503
+            assert on_port.json() == on_metrics.json() == {
+                "ok": False,
+                "store": "ok",
+                "slack": "disconnected",
+            }
             code, took = await run.stop()
     assert code == 0
     assert took < 10
