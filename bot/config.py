@@ -181,7 +181,7 @@ class Settings:
         if endpoint is not None and (problem := videos_base_url(endpoint)[1]) is not None:
             problems.append(problem)
         if command in ("run", "check"):  # `check` names whatever `run` would refuse
-            problems.extend(placeholder_problems(values))
+            problems.extend(placeholder_problems(values, emulator=emulator))
             if "SLACK_BOT_TOKEN" not in values:
                 problems.append("SLACK_BOT_TOKEN is required (the bot token, xoxb-...)")
             if app_token is None and signing is None:

@@ -16,7 +16,8 @@ _PLACEHOLDERS = {
 _PLACEHOLDER_HOSTS = ("my-resource.openai.azure.com", "resource.openai.azure.com")
 
 
-def placeholder_problems(values: Mapping[str, str]) -> list[str]:
+def placeholder_problems(values: Mapping[str, str], *, emulator: bool) -> list[str]:
+    """Problems for placeholder values (the endpoint's only matters without the emulator)."""
     found = []
     for name, (prefix, what) in _PLACEHOLDERS.items():
         raw = values.get(name, "")
@@ -25,7 +26,7 @@ def placeholder_problems(values: Mapping[str, str]) -> list[str]:
             found.append(f"{name} is still the placeholder {raw!r} from .env.example: set {what}")
     endpoint = values.get("AZURE_OPENAI_ENDPOINT", "")
     host = (urlsplit(endpoint).hostname or "") if "://" in endpoint else ""
-    if host in _PLACEHOLDER_HOSTS:
+    if host in _PLACEHOLDER_HOSTS and not emulator:
         found.append(
             f"AZURE_OPENAI_ENDPOINT is still the placeholder {endpoint!r} from .env.example: "
             "set your resource's endpoint (Azure portal -> the resource -> Keys and Endpoint), "

@@ -213,11 +213,15 @@ async def test_http_mode_healthz_is_one_answer_on_both_ports_and_stops(
             await run.logged("Slack answered HTTP 503" if slack == "5xx" else "cannot connect")
             on_port, on_metrics = await health(port), await health(metrics)
             assert on_port.status_code == on_metrics.status_code == 503
-            assert on_port.json() == on_metrics.json() == {
-                "ok": False,
-                "store": "ok",
-                "slack": "disconnected",
-            }
+            assert (
+                on_port.json()
+                == on_metrics.json()
+                == {
+                    "ok": False,
+                    "store": "ok",
+                    "slack": "disconnected",
+                }
+            )
             code, took = await run.stop()
     assert code == 0
     assert took < 10
