@@ -160,7 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command == "demo":
         # The terminal shows the progress bars; the log goes next to the videos.
         args.out.mkdir(parents=True, exist_ok=True)
-        with open(args.out / "demo.log", "a", encoding="utf-8") as log_file:
+        with open(args.out / "demo.log", "w", encoding="utf-8") as log_file:  # this run's
             setup_logging(settings.log_level, settings.log_format, log_file, _secrets(settings))
             return _demo(args, settings)
     if command == "healthcheck":

@@ -19,7 +19,7 @@ import pytest
 from PIL import Image
 
 from bot.emulator import Emulator, EmulatorConfig, ManualClock
-from bot.emulator.content import Assets, free_box_header
+from bot.emulator.content import STAMP_BYTES, Assets, free_box_header, stamp
 
 KEY = "emulator-key"
 ID_RE = re.compile(r"^video_[0-9a-f]{32}$")
@@ -126,6 +126,12 @@ def tkhd_size(data: bytes) -> tuple[int, int]:
     end = at + struct.unpack(">I", data[at : at + 4])[0]
     width, height = struct.unpack(">II", data[end - 8 : end])
     return width >> 16, height >> 16
+
+
+def marked(video_id: str, prompt: str) -> bytes:
+    """The `free` box after the fixture that makes each video's bytes its own."""
+    mark = stamp(video_id, prompt)
+    return free_box_header(8 + len(mark)) + mark
 
 
 def fixture_bytes(name: str) -> bytes:
@@ -797,7 +803,7 @@ async def test_cut_download_next(
     video = await create(client)
     manual_clock.advance(5)
     emulator.cut_download_next(100)
-    full = fixture_bytes("sample-720x1280.mp4")
+    full = fixture_bytes("sample-720x1280.mp4") + marked(video["id"], video["prompt"])
     received = bytearray()
     with pytest.raises(httpx.RemoteProtocolError):
         await read_stream(client, f"/videos/{video['id']}/content", received, len(full))
@@ -1031,7 +1037,7 @@ async def test_content_variants(
         )
         assert response.status_code == 200
         assert response.headers["Content-Type"] == "video/mp4"
-        assert response.content == fixture_bytes(fixture)
+        assert response.content == fixture_bytes(fixture) + marked(video["id"], video["prompt"])
         width, height = (int(v) for v in video["size"].split("x"))
         response = await client.get(
             f"/videos/{video['id']}/content", params={"variant": "thumbnail"}
@@ -1070,15 +1076,17 @@ async def test_large_download_streams_exact_bytes(
     async with client.stream("GET", f"/videos/{video['id']}/content") as response:
         assert response.headers["Content-Length"] == str(total)
         async for chunk in response.aiter_raw():
-            if len(head) < len(fixture) + 8:
-                head.extend(chunk[: len(fixture) + 8 - len(head)])
+            if len(head) < len(fixture) + 8 + STAMP_BYTES:
+                head.extend(chunk[: len(fixture) + 8 + STAMP_BYTES - len(head)])
             elif any(chunk):
                 nonzero_tail = True
             length += len(chunk)
     assert length == total
     assert bytes(head[: len(fixture)]) == fixture
     assert bytes(head[4:8]) == b"ftyp"
-    assert struct.unpack(">I4s", bytes(head[len(fixture) :])) == (total - len(fixture), b"free")
+    box = bytes(head[len(fixture) : len(fixture) + 8])
+    assert struct.unpack(">I4s", box) == (total - len(fixture), b"free")
+    assert bytes(head[len(fixture) + 8 :]) == stamp(video["id"], video["prompt"])
     assert not nonzero_tail
 
 
