@@ -149,7 +149,8 @@ class SlackLink:
         self._every = check_every
 
     async def connected(self) -> bool:
-        return bool(await self.handler.client.is_connected())
+        socket: SocketModeClient = self.handler.client
+        return bool(await socket.is_connected())
 
     async def run(self) -> None:
         """Connect, and connect again whenever the connection is lost; raises SlackFatal."""
