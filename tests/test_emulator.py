@@ -10,7 +10,7 @@ import re
 import struct
 import time
 import zlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from importlib import resources
 from typing import Any
 
@@ -132,6 +132,15 @@ def marked(video_id: str, prompt: str) -> bytes:
     """The `free` box after the fixture that makes each video's bytes its own."""
     mark = stamp(video_id, prompt)
     return free_box_header(8 + len(mark)) + mark
+
+
+async def until(check: Callable[[], Any], what: str, timeout: float = 10.0) -> Any:
+    """Wait for a truthy ``check()`` (an empty or false answer is not one yet)."""
+    deadline = time.monotonic() + timeout
+    while not (found := check()):
+        assert time.monotonic() < deadline, what
+        await asyncio.sleep(0.005)
+    return found
 
 
 def fixture_bytes(name: str) -> bytes:
@@ -783,15 +792,12 @@ async def test_lose_answer_next_with_delay_lands_after_the_client_left(
 ) -> None:
     emulator.lose_answer_next(method="POST", delay=0.3)
     sent = asyncio.create_task(client.post("/videos", json={"model": "sora-2", "prompt": "late"}))
-    await asyncio.sleep(0.1)
+    await until(lambda: len(emulator._faults) == 0, "the create never arrived")  # held there
     sent.cancel()  # the client goes away while the create is being processed
     with pytest.raises(asyncio.CancelledError):
         await sent
     assert emulator.create_calls == 0
-    for _ in range(100):
-        if emulator.create_calls:
-            break
-        await asyncio.sleep(0.01)
+    await until(lambda: emulator.create_calls, "the create never landed")
     assert emulator.create_calls == 1  # it landed anyway, as at Azure
     assert [v.prompt for v in emulator.videos.values()] == ["late"]
     assert emulator.requests[-1].status == 0
@@ -1138,11 +1144,7 @@ async def test_multipart_type_errors(client: httpx.AsyncClient) -> None:
 async def test_run_forever_serves_until_cancelled() -> None:
     emulator = Emulator(EmulatorConfig(api_keys=frozenset({"k"})))
     task = asyncio.create_task(emulator.run_forever("127.0.0.1", 0))
-    for _ in range(200):
-        if emulator.base_url is not None:
-            break
-        await asyncio.sleep(0.005)
-    assert emulator.base_url is not None
+    await until(lambda: emulator.base_url, "the emulator never started")
     async with httpx.AsyncClient(headers={"api-key": "k"}) as http:
         response = await http.get(f"{emulator.base_url}/openai/v1/videos")
     assert response.status_code == 200
@@ -1177,10 +1179,8 @@ async def test_client_abort_mid_download_is_quiet(
         async for _chunk in response.aiter_raw():
             break
     path = f"/openai/v1/videos/{video['id']}/content"
-    for _ in range(200):  # the server notices the reset on its next write
-        if any(r.path == path for r in emulator.requests):
-            break
-        await asyncio.sleep(0.01)
+    # The server notices the reset on its next write.
+    await until(lambda: any(r.path == path for r in emulator.requests), "the reset went unseen")
     assert [r.status for r in emulator.requests if r.path == path] == [200]
     assert (await client.get("/videos")).status_code == 200
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
