@@ -45,6 +45,7 @@ class SlackRig:
     runtime: Runtime
     handler: AsyncSocketModeHandler
     edits_in_flight: list[int] = field(default_factory=lambda: [0])
+    edits_tried: dict[int, str] = field(default_factory=dict)  # job id -> state last tried
 
     @property
     def store(self) -> Any:
@@ -82,12 +83,17 @@ class SlackRig:
         return [m for m in self.fake.thread(channel, thread_ts) if m.files]
 
     async def settle_cards(self, timeout: float = 5.0) -> None:
-        """Until no card edit waits and none is on its way to Slack (a fixed sleep after
-        "nothing waits" lost the race to an edit still in flight on a loaded machine)."""
-        throttle = self.runtime.cards.throttle
+        """Until every card shows its job's state (or Slack refused the edit that tried):
+        no edit waits, none is on its way, and none is still owed for a state change that
+        has not reached the throttle yet. A fixed sleep after "nothing waits" lost both
+        races on a loaded machine."""
+        throttle, store = self.runtime.cards.throttle, self.runtime.store
 
         async def done() -> bool:
-            return throttle.pending == 0 and self.edits_in_flight[0] == 0
+            if throttle.pending or self.edits_in_flight[0]:
+                return False
+            stale = await store.jobs_with_stale_cards()
+            return all(self.edits_tried.get(j.id) == str(j.state) for j in stale)
 
         await until(done, timeout, "card edits still pending")
 
@@ -124,15 +130,19 @@ def listener_tasks() -> list[asyncio.Task[Any]]:
     ]
 
 
-def count_in_flight(runtime: Runtime, counter: list[int]) -> None:
-    """Wrap the card throttle's send so a test can tell when no edit is on its way."""
+def count_in_flight(runtime: Runtime, counter: list[int], tried: dict[int, str]) -> None:
+    """Wrap the card throttle's send so a test can tell when no edit is on its way, and
+    which state each card's last edit tried to show."""
     throttle = runtime.cards.throttle
     send = throttle.send
 
-    async def counted(key: Any, value: Any) -> None:
+    async def counted(job_id: int, value: Any) -> None:
         counter[0] += 1
         try:
-            await send(key, value)
+            job = await runtime.store.get_job(job_id)
+            await send(job_id, value)
+            if job is not None:
+                tried[job_id] = str(job.state)
         finally:
             counter[0] -= 1
 
@@ -186,7 +196,7 @@ async def run_bot(
         await handler.connect_async()  # type: ignore[no-untyped-call]
         await asyncio.wait_for(fake.socket_connected.wait(), 5)
         rig = SlackRig(fake, emulator, runtime, handler)
-        count_in_flight(runtime, rig.edits_in_flight)
+        count_in_flight(runtime, rig.edits_in_flight, rig.edits_tried)
         try:
             yield rig
         finally:
