@@ -24,7 +24,8 @@ USER 10001
 WORKDIR /data
 VOLUME ["/data"]
 EXPOSE 3000 9100
+# Asks /healthz on SORA_METRICS_PORT, else on PORT in HTTP mode (see bot/healthcheck.py).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
-  CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('SORA_METRICS_PORT', '9100'), timeout=4)"]
+  CMD ["sora-bot", "healthcheck"]
 ENTRYPOINT ["sora-bot"]
 CMD ["run"]

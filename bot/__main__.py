@@ -8,26 +8,72 @@ import contextlib
 import signal
 import sys
 from collections.abc import Sequence
+from importlib import metadata
 from pathlib import Path
 
 from bot.config import Command, ConfigError, Settings
 from bot.logs import setup_logging
 
 
+def _version() -> str:
+    try:
+        return metadata.version("sora-slack")
+    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
+
+
+class _Help(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows a default where there is one worth showing (not for on/off flags)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default in (None, False, [], argparse.SUPPRESS):
+            return action.help
+        return super()._get_help_string(action)
+
+
 def _parser() -> argparse.ArgumentParser:
+    fmt = _Help
     parser = argparse.ArgumentParser(
-        prog="sora-bot", description="A Slack bot that turns conversations into Sora 2 videos."
+        prog="sora-bot",
+        description="A Slack bot that turns conversations into Sora 2 videos.",
+        formatter_class=fmt,
     )
-    sub = parser.add_subparsers(dest="command")
-    sub.add_parser("run", help="run the bot (Socket Mode if SLACK_APP_TOKEN is set, else HTTP)")
-    sub.add_parser("check", help="check the configuration, Slack, Azure and the database")
-    demo = sub.add_parser("demo", help="make a video with the built-in emulator, no accounts")
+    parser.add_argument("--version", action="version", version=f"sora-bot {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.add_parser(
+        "run",
+        help="run the bot (Socket Mode if SLACK_APP_TOKEN is set, else HTTP); the default",
+        formatter_class=fmt,
+    )
+    check = sub.add_parser(
+        "check", help="check the configuration, Slack, Azure and the database", formatter_class=fmt
+    )
+    check.add_argument(
+        "--verbose",
+        action="store_true",
+        help="also show the libraries' log lines (at SORA_LOG_LEVEL)",
+    )
+    sub.add_parser(
+        "healthcheck",
+        help="ask the running bot's /healthz (SORA_METRICS_PORT, else PORT in HTTP mode); "
+        "exit 0 if healthy (the Docker HEALTHCHECK)",
+        formatter_class=fmt,
+    )
+    demo = sub.add_parser(
+        "demo",
+        help="make a placeholder video with the built-in emulator, no accounts",
+        formatter_class=fmt,
+    )
     demo.add_argument("prompt", help="what the video shows")
     shape = demo.add_mutually_exclusive_group()
     shape.add_argument("--landscape", action="store_true", help="1280x720")
-    shape.add_argument("--portrait", action="store_true", help="720x1280 (the default)")
-    shape.add_argument("--size", help="WxH: 720x1280, 1280x720, 1024x1792 or 1792x1024")
-    demo.add_argument("--seconds", type=int, default=4, choices=(4, 8, 12))
+    shape.add_argument("--portrait", action="store_true", help="720x1280 (the default shape)")
+    shape.add_argument(
+        "--size", default="720x1280", help="WxH: 720x1280, 1280x720, 1024x1792 or 1792x1024"
+    )
+    demo.add_argument(
+        "--seconds", type=int, default=4, choices=(4, 8, 12), help="length of the video asked for"
+    )
     demo.add_argument(
         "--remix",
         action="append",
@@ -36,20 +82,22 @@ def _parser() -> argparse.ArgumentParser:
         help="then remix the previous version with this change (repeat for a chain)",
     )
     demo.add_argument("--out", type=Path, default=Path("sora-demo"), help="output directory")
-    demo.add_argument("--fast", action="store_true", help="finish in about a second")
-    emu = sub.add_parser("emulator", help="serve the local Sora API emulator on loopback")
-    emu.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
-    emu.add_argument("--port", type=int, default=8765, help="port to listen on (8765)")
-    emu.add_argument(
-        "--api-key", default="emulator-key", help="the key clients must send (emulator-key)"
+    demo.add_argument(
+        "--fast", action="store_true", help="finish in about a second instead of Azure-like pace"
     )
+    emu = sub.add_parser(
+        "emulator", help="serve the local Sora API emulator on loopback", formatter_class=fmt
+    )
+    emu.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    emu.add_argument("--port", type=int, default=8765, help="port to listen on")
+    emu.add_argument("--api-key", default="emulator-key", help="the key clients must send")
     emu.add_argument(
         "--fast",
         action="store_true",
         help="finish jobs in about two seconds instead of Azure-like minutes",
     )
     emu.add_argument(
-        "--max-running", type=int, default=2, help="running jobs before 429 (Azure: 2)"
+        "--max-running", type=int, default=2, help="running jobs before 429 (as Azure)"
     )
     return parser
 
@@ -79,7 +127,7 @@ async def _serve_emulator(args: argparse.Namespace) -> None:
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
     from bot import demo  # imported here: the other commands need none of it
 
-    size = args.size or ("1280x720" if args.landscape else "720x1280")
+    size = "1280x720" if args.landscape else args.size
     return demo.main(
         args.prompt,
         size=size,
@@ -112,10 +160,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command == "demo":
         # The terminal shows the progress bars; the log goes next to the videos.
         args.out.mkdir(parents=True, exist_ok=True)
-        with open(args.out / "demo.log", "a", encoding="utf-8") as log_file:
+        with open(args.out / "demo.log", "w", encoding="utf-8") as log_file:  # this run's
             setup_logging(settings.log_level, settings.log_format, log_file, _secrets(settings))
             return _demo(args, settings)
-    setup_logging(settings.log_level, settings.log_format, secrets=_secrets(settings))
+    if command == "healthcheck":
+        from bot.healthcheck import healthcheck
+
+        return healthcheck(settings)
+    quiet = command == "check" and not args.verbose  # check's own lines, not the libraries'
+    level = "CRITICAL" if quiet else settings.log_level
+    setup_logging(level, settings.log_format, secrets=_secrets(settings))
     if command == "emulator":
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(_serve_emulator(args))

@@ -19,6 +19,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import Settings
+from bot.slack_link import describe
 from bot.sora import (
     AuthenticationError,
     DeploymentNotFoundError,
@@ -28,6 +29,7 @@ from bot.sora import (
     SoraError,
     auth_for,
 )
+from bot.sora.auth import credential_failure
 from bot.store import Store
 
 REQUIRED_SCOPES = (
@@ -59,7 +61,7 @@ async def run_checks(settings: Settings, out: TextIO = sys.stdout) -> int:
         except CheckFailed as exc:
             result = Result(name, False, str(exc))
         except Exception as exc:  # a check that crashes is a failed check, said plainly
-            result = Result(name, False, f"{type(exc).__name__}: {exc}")
+            result = Result(name, False, explain(exc))
         results.append(result)
         mark = "PASS" if result.ok else "FAIL"
         out.write(f"{mark}  {name}: {result.detail}\n")
@@ -74,7 +76,10 @@ async def run_checks(settings: Settings, out: TextIO = sys.stdout) -> int:
     await check("Slack bot token", lambda: _slack_auth(client))
     if settings.slack_app_token is not None:
         app_token = settings.slack_app_token.reveal()
-        await check("Slack Socket Mode", lambda: _socket_mode(client, app_token))
+        if results[-1].detail.startswith(UNREACHABLE):
+            out.write("SKIP  Slack Socket Mode: Slack must be reachable first\n")
+        else:
+            await check("Slack Socket Mode", lambda: _socket_mode(client, app_token))
     if settings.emulator:
         out.write("SKIP  Videos endpoint: SORA_EMULATOR is on (videos come from the emulator)\n")
     else:
@@ -102,15 +107,45 @@ class CheckFailed(Exception):
     pass
 
 
+UNREACHABLE = "cannot reach Slack"
+
+
+def explain(exc: BaseException) -> str:
+    """An unexpected failure in words: the Entra ID summary, or the error's first line."""
+    summary = credential_failure(exc)
+    if summary is not None:
+        return summary
+    first = (str(exc).strip().splitlines() or [""])[0][:200]
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+
+
+def _slack_trouble(exc: Exception, base_url: str) -> CheckFailed:
+    """Slack did not answer (or answered 5xx): the cause in words and what to check."""
+    if isinstance(exc, SlackApiError):
+        return CheckFailed(
+            f"{describe(exc)}: Slack (or a proxy at SLACK_API_URL) is having trouble; "
+            "try again in a few minutes (https://slack-status.com)"
+        )
+    return CheckFailed(
+        f"{UNREACHABLE} at {base_url}: {describe(exc)}. Check SLACK_API_URL (unset means "
+        "https://slack.com/api/) and that this machine may make HTTPS requests to Slack "
+        "(proxy, firewall, DNS)"
+    )
+
+
 async def _slack_auth(client: AsyncWebClient) -> str:
     if client.token is None:
         raise CheckFailed("SLACK_BOT_TOKEN is not set")
     try:
         resp = await client.auth_test()
     except SlackApiError as exc:
+        if exc.response.status_code >= 500 or exc.response.status_code == 429:
+            raise _slack_trouble(exc, client.base_url) from exc
         error = exc.response.get("error")
         raise CheckFailed(f"Slack refused the token ({error}); copy the Bot User OAuth Token "
                           "(xoxb-...) from OAuth & Permissions") from exc  # fmt: skip
+    except Exception as exc:  # unreachable: aiohttp, DNS, TLS, timeouts alike
+        raise _slack_trouble(exc, client.base_url) from exc
     granted = {s.strip() for s in (resp.headers.get("x-oauth-scopes") or "").split(",")}
     missing = [s for s in REQUIRED_SCOPES if s not in granted]
     if missing:
@@ -123,11 +158,15 @@ async def _socket_mode(client: AsyncWebClient, app_token: str) -> str:
     try:
         await client.apps_connections_open(app_token=app_token)
     except SlackApiError as exc:
+        if exc.response.status_code >= 500 or exc.response.status_code == 429:
+            raise _slack_trouble(exc, client.base_url) from exc
         error = exc.response.get("error")
         raise CheckFailed(
             f"Slack refused SLACK_APP_TOKEN ({error}); create an app-level token with "
             "connections:write under Basic Information"
         ) from exc
+    except Exception as exc:  # unreachable
+        raise _slack_trouble(exc, client.base_url) from exc
     return "the app-level token opens a connection"
 
 

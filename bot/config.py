@@ -20,7 +20,9 @@ from urllib.parse import urlsplit
 from dotenv import dotenv_values
 from dotenv.parser import parse_stream
 
-Command = Literal["run", "demo", "check", "emulator"]
+from bot.placeholders import placeholder_problems
+
+Command = Literal["run", "demo", "check", "emulator", "healthcheck"]
 _T = TypeVar("_T")
 _COMMANDS = get_args(Command)
 _TRUE = frozenset({"1", "true", "yes", "on"})
@@ -188,7 +190,8 @@ class Settings:
         endpoint = values.get("AZURE_OPENAI_ENDPOINT")
         if endpoint is not None and (problem := videos_base_url(endpoint)[1]) is not None:
             problems.append(problem)
-        if command == "run":
+        if command in ("run", "check"):  # `check` names whatever `run` would refuse
+            problems.extend(placeholder_problems(values, emulator=emulator))
             if "SLACK_BOT_TOKEN" not in values:
                 problems.append("SLACK_BOT_TOKEN is required (the bot token, xoxb-...)")
             if app_token is None and signing is None:

@@ -155,14 +155,37 @@ async def _reload(store: Store, jobs: list[Job]) -> list[Job]:
 
 
 def _summary(jobs: list[Job], out_dir: Path, stream: TextIO) -> int:
-    ok = True
-    for job in jobs:
-        if job.state == JobState.DELIVERED and job.slack_file_id:
-            stream.write(f"{job.version_label}: {out_dir / job.slack_file_id}  ({job.prompt!r})\n")
-        else:
-            ok = False
-            stream.write(f"{job.version_label}: {job.state}: {job.error_message or ''}\n")
-    return 0 if ok else 1
+    """The files this run made. A failure was already shown by its progress line; it is
+    counted here, not repeated."""
+    made = [j for j in jobs if j.state == JobState.DELIVERED and j.slack_file_id]
+    if made:
+        stream.write(
+            f"\nNew in {out_dir}/ (placeholder clips: the emulator's 1-second sample, marked "
+            "with each video's id; a real Sora video follows the prompt):\n"
+        )
+    for job in made:
+        stream.write(
+            f"{job.version_label}: {out_dir / (job.slack_file_id or '')}  ({job.prompt!r})\n"
+        )
+    failed = len(jobs) - len(made)
+    if failed:
+        stream.write(f"{failed} of {len(jobs)} video(s) not made (see above).\n")
+    return 0 if not failed else 1
+
+
+def clear_earlier_run(out_dir: Path) -> list[Path]:
+    """Remove the videos and thumbnails an earlier demo left in ``out_dir`` (only files named
+    as the demo names them), so every video there after this run is from this run."""
+    stale = [
+        p
+        for pattern in ("job-*-v*.mp4", "job-*-v*.webp", "job-*.mp4", "job-*.webp")
+        for p in out_dir.glob(pattern)
+        if p.is_file()
+    ]
+    unique = sorted(set(stale))
+    for path in unique:
+        path.unlink(missing_ok=True)
+    return unique
 
 
 def main(
@@ -193,6 +216,13 @@ def main(
     if shutil.disk_usage(out_dir.parent if out_dir.parent.exists() else Path.cwd()).free < 50e6:
         print("sora-bot demo: less than 50 MB free on disk", file=sys.stderr)
         return 2
-    stream.write(f"Making {len(remixes) + 1} video(s) with the built-in emulator into {out_dir}/\n")
+    removed = clear_earlier_run(out_dir) if out_dir.is_dir() else []
+    stream.write(
+        f"Making {len(remixes) + 1} placeholder video(s) with the built-in emulator into "
+        f"{out_dir}/ (no Azure: each clip is the same 1-second sample whatever the prompt "
+        "and --seconds)\n"
+    )
+    if removed:
+        stream.write(f"(removed {len(removed)} file(s) an earlier demo left there)\n")
     stream.write(f"(log: {out_dir / 'demo.log'})\n")
     return asyncio.run(run_demo(request, deployment, stream))

@@ -113,12 +113,15 @@ class MeteredWebClient(AsyncWebClient):
             raise
 
 
-def health_app(
-    metrics: Metrics, store: Store, slack_connected: Callable[[], Awaitable[bool]]
-) -> web.Application:
-    """``/metrics`` and ``/healthz`` (the store answers; Slack is connected)."""
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-    async def healthz(_: web.Request) -> web.Response:
+
+def healthz_handler(store: Store, slack_connected: Callable[[], Awaitable[bool]]) -> Handler:
+    """The one ``/healthz``, served on SORA_METRICS_PORT and (HTTP mode) on PORT alike:
+    200 when the store answers and Slack is connected (Socket Mode) or reachable (HTTP
+    mode), else 503; the body says which part is down."""
+
+    async def healthz(_: web.Request) -> web.StreamResponse:
         body: dict[str, Any] = {"ok": True}
         try:
             await store.count_in_state()
@@ -133,6 +136,14 @@ def health_app(
         body["ok"] = body["ok"] and connected
         return web.json_response(body, status=200 if body["ok"] else 503)
 
+    return healthz
+
+
+def health_app(
+    metrics: Metrics, store: Store, slack_connected: Callable[[], Awaitable[bool]]
+) -> web.Application:
+    """``/metrics`` and ``/healthz`` (the store answers; Slack is connected)."""
+
     async def scrape(_: web.Request) -> web.Response:
         await metrics.refresh(store)
         return web.Response(
@@ -140,6 +151,6 @@ def health_app(
         )
 
     app = web.Application()
-    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/healthz", healthz_handler(store, slack_connected))
     app.router.add_get("/metrics", scrape)
     return app

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ from bot.jobs import JobRunner, RunnerConfig
 from bot.metrics import MeteredDelivery, Metrics
 from bot.services import Services
 from bot.slack_delivery import SlackDelivery
+from bot.slack_link import slack_reachable
 from bot.sora import ApiKeyAuth, Auth, SoraClient, auth_for
 from bot.store import Store
 
@@ -49,6 +50,9 @@ class Runtime:
     cards: Cards
     services: Services
     metrics: Metrics
+    # Whether Slack is there, for /healthz: auth.test in HTTP mode; Socket Mode replaces it
+    # with the connection's own answer.
+    slack_connected: Callable[[], Awaitable[bool]]
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     async def start(self) -> None:
@@ -57,7 +61,7 @@ class Runtime:
         task = asyncio.create_task(self.cards.throttle.run(), name="card-throttle")
         self._tasks.add(task)
 
-    async def stop(self, grace: float = 7.0) -> None:
+    async def stop(self, grace: float = 5.0) -> None:
         """Stop admitting, finish or persist what is in flight, flush card edits."""
         await self.runner.stop(grace=grace)
         await self.cards.throttle.flush(limit=1.5)
@@ -111,7 +115,17 @@ async def open_runtime(
             ),
         )
         app = build_app(settings, client, services)
-        yield Runtime(settings, store, client, app, runner, cards, services, metrics)
+        yield Runtime(
+            settings,
+            store,
+            client,
+            app,
+            runner,
+            cards,
+            services,
+            metrics,
+            slack_connected=slack_reachable(client),
+        )
 
 
 async def _videos_endpoint(

@@ -10,26 +10,26 @@ import asyncio
 import contextlib
 import logging
 import signal
-import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from urllib.parse import parse_qs, parse_qsl
 
 from aiohttp import web
-from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.request.async_internals import build_async_context
 from slack_bolt.request.async_request import AsyncBoltRequest
 
 from bot.config import Settings
-from bot.metrics import health_app
+from bot.metrics import health_app, healthz_handler
 from bot.runtime import Runtime, open_runtime
 from bot.slack_http import HttpLimits, slack_events, start_http
+from bot.slack_link import SlackFatal, SlackLink, verify_bot_token
 
 log = logging.getLogger(__name__)
 
 
 async def serve(settings: Settings) -> int:
+    """Run until SIGTERM/SIGINT (exit 0) or until Slack refuses a token (exit 1)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -37,32 +37,48 @@ async def serve(settings: Settings) -> int:
     async with open_runtime(settings) as runtime, contextlib.AsyncExitStack() as stack:
         if settings.socket_mode:
             assert settings.slack_app_token is not None
-            handler = AsyncSocketModeHandler(runtime.app, settings.slack_app_token.reveal())
-            connected = handler.client.is_connected
-            await _metrics_server(settings, runtime, connected, stack)
-            await _socket_mode(handler, runtime, stop)
+            link = SlackLink(runtime.app, settings.slack_app_token.reveal(), client=runtime.client)
+            runtime.slack_connected = link.connected
+            await _metrics_server(settings, runtime, stack)
+            code = await _socket_mode(link, runtime, stop)
         else:
-            await _metrics_server(settings, runtime, _slack_reachable(runtime), stack)
-            await _http_mode(settings, runtime, stop)
+            await _metrics_server(settings, runtime, stack)
+            code = await _http_mode(settings, runtime, stop)
     log.info("stopped")
-    return 0
+    return code
 
 
-async def _socket_mode(
-    handler: AsyncSocketModeHandler, runtime: Runtime, stop: asyncio.Event
-) -> None:
+async def _until_stopped(work: Awaitable[None], stop: asyncio.Event) -> int:
+    """Run ``work`` (the Slack connection) until the stop signal: 0, or 1 if Slack refused a
+    token. A signal ends it at once, whatever state the connection is in."""
+    task = asyncio.ensure_future(work)
+    stopper = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        if task.done() and not task.cancelled() and task.exception() is not None:
+            exc = task.exception()
+            if not isinstance(exc, SlackFatal):
+                raise exc  # type: ignore[misc]
+            log.error("%s", exc)
+            return 1
+        return 0
+    finally:
+        for pending in (task, stopper):
+            pending.cancel()
+        await asyncio.gather(task, stopper, return_exceptions=True)
+
+
+async def _socket_mode(link: SlackLink, runtime: Runtime, stop: asyncio.Event) -> int:
     await runtime.start()
     try:
-        await handler.connect_async()  # type: ignore[no-untyped-call]
-        log.info("connected to Slack in Socket Mode")
-        await stop.wait()
+        return await _until_stopped(link.run(), stop)
     finally:
         log.info("stopping: no new work; jobs in flight are kept for the next start")
-        await handler.close_async()  # type: ignore[no-untyped-call]
+        await link.close()
         await runtime.stop()
 
 
-async def _http_mode(settings: Settings, runtime: Runtime, stop: asyncio.Event) -> None:
+async def _http_mode(settings: Settings, runtime: Runtime, stop: asyncio.Event) -> int:
     limits = HttpLimits()
     web_app = http_app(runtime.app, runtime, limits=limits)
     runner, site = await start_http(web_app, "0.0.0.0", settings.port, limits)  # for Slack
@@ -70,7 +86,12 @@ async def _http_mode(settings: Settings, runtime: Runtime, stop: asyncio.Event) 
     try:
         await site.start()
         log.info("listening for Slack on :%d/slack/events", settings.port)
-        await stop.wait()
+
+        async def token_then_wait() -> None:
+            await verify_bot_token(runtime.client)
+            await asyncio.Event().wait()  # until the stop signal cancels it
+
+        return await _until_stopped(token_then_wait(), stop)
     finally:
         log.info("stopping: no new work; jobs in flight are kept for the next start")
         await runner.cleanup()
@@ -78,39 +99,17 @@ async def _http_mode(settings: Settings, runtime: Runtime, stop: asyncio.Event) 
 
 
 async def _metrics_server(
-    settings: Settings,
-    runtime: Runtime,
-    slack_connected: Callable[[], Awaitable[bool]],
-    stack: contextlib.AsyncExitStack,
+    settings: Settings, runtime: Runtime, stack: contextlib.AsyncExitStack
 ) -> None:
     if settings.metrics_port is None:
         return
     runner = web.AppRunner(
-        health_app(runtime.metrics, runtime.store, slack_connected), access_log=None
+        health_app(runtime.metrics, runtime.store, runtime.slack_connected), access_log=None
     )
     await runner.setup()
     stack.push_async_callback(runner.cleanup)
     await web.TCPSite(runner, "0.0.0.0", settings.metrics_port).start()
     log.info("metrics and /healthz on :%d", settings.metrics_port)
-
-
-def _slack_reachable(runtime: Runtime, every: float = 60.0) -> Callable[[], Awaitable[bool]]:
-    """HTTP mode has no connection to watch: ask auth.test, at most once a minute."""
-    last: list[tuple[float, bool]] = []
-
-    async def reachable() -> bool:
-        now = time.monotonic()
-        if last and now - last[0][0] < every:
-            return last[0][1]
-        try:
-            await runtime.client.auth_test()
-            ok = True
-        except Exception:  # unreachable, refused: either way not healthy
-            ok = False
-        last[:] = [(now, ok)]
-        return ok
-
-    return reachable
 
 
 def http_app(
@@ -123,17 +122,9 @@ def http_app(
     events = slack_events(
         app, signing_secret=secret.reveal(), limits=limits, fix=_fix_payload_quirk
     )
-
-    async def healthz(_: web.Request) -> web.Response:
-        try:
-            await runtime.store.count_in_state()
-            return web.json_response({"ok": True, "store": "ok"})
-        except Exception as exc:  # any failure of the store is unhealthy
-            return web.json_response({"ok": False, "store": str(exc)}, status=503)
-
     web_app = web.Application(client_max_size=limits.max_body)
     web_app.router.add_post("/slack/events", events)
-    web_app.router.add_get("/healthz", healthz)
+    web_app.router.add_get("/healthz", healthz_handler(runtime.store, runtime.slack_connected))
     return web_app
 
 

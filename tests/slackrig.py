@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -44,6 +44,8 @@ class SlackRig:
     emulator: Emulator
     runtime: Runtime
     handler: AsyncSocketModeHandler
+    edits_in_flight: list[int] = field(default_factory=lambda: [0])
+    edits_tried: dict[int, str] = field(default_factory=dict)  # job id -> state last tried
 
     @property
     def store(self) -> Any:
@@ -81,11 +83,23 @@ class SlackRig:
         return [m for m in self.fake.thread(channel, thread_ts) if m.files]
 
     async def settle_cards(self, timeout: float = 5.0) -> None:
-        async def done() -> bool | None:
-            return True if self.runtime.cards.throttle.pending == 0 else None
+        """Until every card shows its job's state (or Slack refused the edit that tried):
+        no edit waits, none is on its way, and none is still owed for a state change that
+        has not reached the throttle yet. A fixed sleep after "nothing waits" lost both
+        races on a loaded machine."""
+        throttle, store = self.runtime.cards.throttle, self.runtime.store
+
+        async def done() -> bool:
+            if throttle.pending or self.edits_in_flight[0]:
+                return False
+            stale = await store.jobs_with_stale_cards()
+            return all(self.edits_tried.get(j.id) == str(j.state) for j in stale)
 
         await until(done, timeout, "card edits still pending")
-        await asyncio.sleep(0.05)
+
+    async def listeners_done(self, timeout: float = 10.0) -> None:
+        """Until every Bolt listener started so far has finished (they run after the ack)."""
+        await until(lambda: _async(not listener_tasks()), timeout, "listeners still running")
 
 
 async def until(check: Callable[[], Awaitable[T | None]], timeout: float, what: str) -> T:
@@ -100,6 +114,39 @@ async def until(check: Callable[[], Awaitable[T | None]], timeout: float, what: 
         if time.monotonic() > deadline:
             raise AssertionError(what)
         await asyncio.sleep(0.02)
+
+
+async def _async(value: T) -> T:
+    return value
+
+
+def listener_tasks() -> list[asyncio.Task[Any]]:
+    """Bolt's listener runs (process_before_response=False: started after the ack)."""
+    return [
+        t
+        for t in asyncio.all_tasks()
+        if not t.done()
+        and getattr(t.get_coro(), "__name__", "") == "run_ack_function_asynchronously"
+    ]
+
+
+def count_in_flight(runtime: Runtime, counter: list[int], tried: dict[int, str]) -> None:
+    """Wrap the card throttle's send so a test can tell when no edit is on its way, and
+    which state each card's last edit tried to show."""
+    throttle = runtime.cards.throttle
+    send = throttle.send
+
+    async def counted(job_id: int, value: Any) -> None:
+        counter[0] += 1
+        try:
+            job = await runtime.store.get_job(job_id)
+            await send(job_id, value)
+            if job is not None:
+                tried[job_id] = str(job.state)
+        finally:
+            counter[0] -= 1
+
+    throttle.send = counted
 
 
 @contextlib.asynccontextmanager
@@ -148,8 +195,10 @@ async def run_bot(
         await runtime.start()
         await handler.connect_async()  # type: ignore[no-untyped-call]
         await asyncio.wait_for(fake.socket_connected.wait(), 5)
+        rig = SlackRig(fake, emulator, runtime, handler)
+        count_in_flight(runtime, rig.edits_in_flight, rig.edits_tried)
         try:
-            yield SlackRig(fake, emulator, runtime, handler)
+            yield rig
         finally:
             await handler.close_async()  # type: ignore[no-untyped-call]
             await runtime.stop(grace=1.0)

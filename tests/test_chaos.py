@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from fakes.slack import FakeSlack
 from rig import fast_emulator_config
-from slackrig import manifest_scopes
+from slackrig import manifest_scopes, until
 
 from bot.emulator import Emulator
 from bot.store import JobState, Store
@@ -76,8 +76,16 @@ async def chaos(tmp_path: Path, jobs: int, kills: int, seed: int) -> dict[str, i
             deadline = time.monotonic() + 180
             while await store.jobs_to_resume() and time.monotonic() < deadline:
                 await asyncio.sleep(0.2)
-            await asyncio.sleep(1.0)  # shares are asynchronous at Slack
             rows = await store.jobs_in_states(*JobState)
+
+            async def every_delivery_shown() -> bool:  # shares are asynchronous at Slack
+                return all(
+                    any(m.files for m in fake.thread("C1", j.thread_ts or j.card_ts or ""))
+                    for j in rows
+                    if j.state == JobState.DELIVERED
+                )
+
+            await until(every_delivery_shown, 30, "a delivered video never showed in its thread")
         finally:
             await store.close()
             proc.send_signal(signal.SIGTERM)

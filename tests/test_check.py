@@ -104,3 +104,30 @@ async def test_dry_run_skips_azure(tmp_path: Path) -> None:
         code, text = await check(config)
     assert code == 0, text
     assert "SKIP  Videos endpoint: SORA_EMULATOR is on" in text
+
+
+async def test_unreachable_slack_is_said_in_words_with_the_fix(tmp_path: Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{sock.getsockname()[1]}/api/"
+    async with world() as (_, videos, _):
+        code, text = await check(settings(tmp_path, closed, videos))
+    assert code == 1
+    failed = [line for line in text.splitlines() if line.startswith("FAIL")]
+    assert len(failed) == 1, text
+    assert f"cannot reach Slack at {closed}: cannot connect to 127.0.0.1" in failed[0]
+    assert "Check SLACK_API_URL" in failed[0]
+    assert "ClientConnectorError" not in text
+    assert "SKIP  Slack Socket Mode: Slack must be reachable first" in text
+
+
+async def test_slack_5xx_says_try_again(tmp_path: Path) -> None:
+    fake = FakeSlack(scopes=manifest_scopes())
+    emulator = Emulator(EmulatorConfig())
+    async with fake.serve() as api_url, emulator.serve() as videos:
+        fake.fail_next("auth.test", status=503)
+        code, text = await check(settings(tmp_path, api_url, videos))
+    assert code == 1
+    (failed,) = [line for line in text.splitlines() if line.startswith("FAIL")]
+    assert "Slack answered HTTP 503 (service_unavailable)" in failed
+    assert "try again in a few minutes" in failed

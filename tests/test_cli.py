@@ -6,6 +6,7 @@ import asyncio
 import os
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -50,6 +51,55 @@ def test_demo_makes_a_remix_chain(tmp_path: Path) -> None:
     assert "Traceback" not in result.stdout + result.stderr
     assert "job 2 uploading -> delivered" in (tmp_path / "sora-demo" / "demo.log").read_text()
     assert not out.exists()
+
+
+def mp4_boxes(data: bytes) -> list[bytes]:
+    """Top-level box types; AssertionError unless the boxes tile the file exactly."""
+    types, at = [], 0
+    while at < len(data):
+        size, kind = struct.unpack(">I4s", data[at : at + 8])
+        assert size >= 8, (at, size)
+        types.append(kind)
+        at += size
+    assert at == len(data)
+    return types
+
+
+def test_demo_is_honest_about_placeholder_clips(tmp_path: Path) -> None:
+    out = tmp_path / "sora-demo"
+    out.mkdir()
+    (out / "job-3-v3.mp4").write_bytes(b"from an earlier run")
+    run = [*BOT, "demo", "a corgi", "--fast", "--remix", "at night"]
+    kw = {"cwd": tmp_path, "env": clean_env(tmp_path), "capture_output": True, "text": True}
+    result = subprocess.run(run, timeout=60, check=False, **kw)  # type: ignore[call-overload]
+    assert result.returncode == 0, result.stderr
+    assert "placeholder" in result.stdout
+    assert "removed 1 file(s) an earlier demo left there" in result.stdout
+    assert sorted(p.name for p in out.glob("*.mp4")) == ["job-1-v1.mp4", "job-2-v2.mp4"]
+    v1, v2 = (out / "job-1-v1.mp4").read_bytes(), (out / "job-2-v2.mp4").read_bytes()
+    assert v1 != v2  # each video's bytes are its own
+    for video in (v1, v2):
+        assert mp4_boxes(video) == [b"ftyp", b"moov", b"free", b"mdat", b"free"]
+        assert b"sora-emulator placeholder clip" in video
+    blocked = [*BOT, "demo", "a corgi [[moderation_blocked]]", "--fast"]
+    result = subprocess.run(blocked, timeout=60, check=False, **kw)  # type: ignore[call-overload]
+    assert result.returncode == 1
+    assert result.stdout.count("blocked by the content policy") == 1, result.stdout
+    assert not list(out.glob("*.mp4"))  # the earlier run's videos are not left beside it
+
+
+def test_version_and_help_show_defaults(tmp_path: Path) -> None:
+    version = subprocess.run([*BOT, "--version"], capture_output=True, text=True, check=False)
+    assert version.returncode == 0
+    assert version.stdout.startswith("sora-bot 0.")
+    helps = subprocess.run(
+        [*BOT, "demo", "--help"], capture_output=True, text=True, check=False
+    ).stdout
+    assert "(default: 4)" in helps
+    assert "(default: sora-demo)" in helps
+    for flag in ("--fast", "--out", "--seconds", "--remix", "--size"):
+        line = next(x for x in helps.splitlines() if x.strip().startswith(flag))
+        assert len(line.split()) >= 3, line  # every flag says what it does
 
 
 def test_demo_refuses_bad_input_clearly(tmp_path: Path) -> None:

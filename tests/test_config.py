@@ -367,11 +367,37 @@ def test_run_with_emulator_needs_no_endpoint() -> None:
     assert s.videos_base_url is None
 
 
-def test_check_needs_endpoint_but_not_slack() -> None:
-    assert load({"AZURE_OPENAI_ENDPOINT": ENDPOINT}, command="check").slack_bot_token is None
-    found = problems({}, command="check")
-    assert len(found) == 1
-    assert found[0].startswith("AZURE_OPENAI_ENDPOINT is required")
+def test_check_and_run_name_the_same_problems_at_once() -> None:
+    """`check` with no environment named only the endpoint; `run` named three problems."""
+    for command in ("run", "check"):
+        found = problems({}, command=command)
+        assert len(found) == 3, found
+        assert found[0].startswith("SLACK_BOT_TOKEN is required")
+        assert "SLACK_SIGNING_SECRET is required in HTTP mode" in found[1]
+        assert found[2].startswith("AZURE_OPENAI_ENDPOINT is required")
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("command", ["run", "check"])
+def test_an_untouched_env_example_names_each_placeholder(command: str) -> None:
+    found = problems({}, dotenv_path=ROOT / ".env.example", command=command)
+    assert len(found) == 3, found
+    assert found[0].startswith("SLACK_BOT_TOKEN is still the placeholder 'xoxb-...'")
+    assert found[1].startswith("SLACK_APP_TOKEN is still the placeholder 'xapp-...'")
+    assert found[2].startswith(
+        "AZURE_OPENAI_ENDPOINT is still the placeholder 'https://my-resource.openai.azure.com'"
+    )
+    assert all("from .env.example: set" in p for p in found)
+
+
+def test_placeholders_do_not_stop_the_demo() -> None:
+    env = {
+        "SLACK_BOT_TOKEN": "xoxb-...",
+        "AZURE_OPENAI_ENDPOINT": "https://my-resource.openai.azure.com",
+    }
+    assert load(env, command="demo").slack_bot_token is not None
 
 
 def test_run_requires_bot_token_and_http_mode_signing_secret() -> None:

@@ -31,6 +31,7 @@ from typing import Any
 
 import pytest
 from rig import fast_emulator_config, make_rig
+from slackrig import until
 
 from bot.emulator import Emulator
 from bot.store import UNFINISHED, Job, JobKind, JobState, NewJob, Store
@@ -276,8 +277,11 @@ async def test_kill_while_the_create_is_in_flight(tmp_path: Path, fault: str, re
         assert await c.kill(proc)
         assert c.emulator.create_calls == 0  # still held
         if restart != "while_in_flight":
-            await asyncio.sleep(held + 0.3)
-            posts = [r.status for r in c.emulator.requests if r.method == "POST"]
+
+            async def answered() -> list[int]:  # recorded once the held request is done with
+                return [r.status for r in c.emulator.requests if r.method == "POST"]
+
+            posts = await until(answered, held + 10, "the held create was never finished")
             seen = f"creates={c.emulator.create_calls} POST statuses={posts}"
             if fault == "delay_next":
                 assert c.emulator.create_calls == 0, seen  # died with its connection

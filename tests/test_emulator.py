@@ -10,7 +10,7 @@ import re
 import struct
 import time
 import zlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from importlib import resources
 from typing import Any
 
@@ -19,7 +19,7 @@ import pytest
 from PIL import Image
 
 from bot.emulator import Emulator, EmulatorConfig, ManualClock
-from bot.emulator.content import Assets, free_box_header
+from bot.emulator.content import STAMP_BYTES, Assets, free_box_header, stamp
 
 KEY = "emulator-key"
 ID_RE = re.compile(r"^video_[0-9a-f]{32}$")
@@ -126,6 +126,21 @@ def tkhd_size(data: bytes) -> tuple[int, int]:
     end = at + struct.unpack(">I", data[at : at + 4])[0]
     width, height = struct.unpack(">II", data[end - 8 : end])
     return width >> 16, height >> 16
+
+
+def marked(video_id: str, prompt: str) -> bytes:
+    """The `free` box after the fixture that makes each video's bytes its own."""
+    mark = stamp(video_id, prompt)
+    return free_box_header(8 + len(mark)) + mark
+
+
+async def until(check: Callable[[], Any], what: str, timeout: float = 10.0) -> Any:
+    """Wait for a truthy ``check()`` (an empty or false answer is not one yet)."""
+    deadline = time.monotonic() + timeout
+    while not (found := check()):
+        assert time.monotonic() < deadline, what
+        await asyncio.sleep(0.005)
+    return found
 
 
 def fixture_bytes(name: str) -> bytes:
@@ -777,15 +792,12 @@ async def test_lose_answer_next_with_delay_lands_after_the_client_left(
 ) -> None:
     emulator.lose_answer_next(method="POST", delay=0.3)
     sent = asyncio.create_task(client.post("/videos", json={"model": "sora-2", "prompt": "late"}))
-    await asyncio.sleep(0.1)
+    await until(lambda: len(emulator._faults) == 0, "the create never arrived")  # held there
     sent.cancel()  # the client goes away while the create is being processed
     with pytest.raises(asyncio.CancelledError):
         await sent
     assert emulator.create_calls == 0
-    for _ in range(100):
-        if emulator.create_calls:
-            break
-        await asyncio.sleep(0.01)
+    await until(lambda: emulator.create_calls, "the create never landed")
     assert emulator.create_calls == 1  # it landed anyway, as at Azure
     assert [v.prompt for v in emulator.videos.values()] == ["late"]
     assert emulator.requests[-1].status == 0
@@ -797,7 +809,7 @@ async def test_cut_download_next(
     video = await create(client)
     manual_clock.advance(5)
     emulator.cut_download_next(100)
-    full = fixture_bytes("sample-720x1280.mp4")
+    full = fixture_bytes("sample-720x1280.mp4") + marked(video["id"], video["prompt"])
     received = bytearray()
     with pytest.raises(httpx.RemoteProtocolError):
         await read_stream(client, f"/videos/{video['id']}/content", received, len(full))
@@ -1031,7 +1043,7 @@ async def test_content_variants(
         )
         assert response.status_code == 200
         assert response.headers["Content-Type"] == "video/mp4"
-        assert response.content == fixture_bytes(fixture)
+        assert response.content == fixture_bytes(fixture) + marked(video["id"], video["prompt"])
         width, height = (int(v) for v in video["size"].split("x"))
         response = await client.get(
             f"/videos/{video['id']}/content", params={"variant": "thumbnail"}
@@ -1070,15 +1082,17 @@ async def test_large_download_streams_exact_bytes(
     async with client.stream("GET", f"/videos/{video['id']}/content") as response:
         assert response.headers["Content-Length"] == str(total)
         async for chunk in response.aiter_raw():
-            if len(head) < len(fixture) + 8:
-                head.extend(chunk[: len(fixture) + 8 - len(head)])
+            if len(head) < len(fixture) + 8 + STAMP_BYTES:
+                head.extend(chunk[: len(fixture) + 8 + STAMP_BYTES - len(head)])
             elif any(chunk):
                 nonzero_tail = True
             length += len(chunk)
     assert length == total
     assert bytes(head[: len(fixture)]) == fixture
     assert bytes(head[4:8]) == b"ftyp"
-    assert struct.unpack(">I4s", bytes(head[len(fixture) :])) == (total - len(fixture), b"free")
+    box = bytes(head[len(fixture) : len(fixture) + 8])
+    assert struct.unpack(">I4s", box) == (total - len(fixture), b"free")
+    assert bytes(head[len(fixture) + 8 :]) == stamp(video["id"], video["prompt"])
     assert not nonzero_tail
 
 
@@ -1130,11 +1144,7 @@ async def test_multipart_type_errors(client: httpx.AsyncClient) -> None:
 async def test_run_forever_serves_until_cancelled() -> None:
     emulator = Emulator(EmulatorConfig(api_keys=frozenset({"k"})))
     task = asyncio.create_task(emulator.run_forever("127.0.0.1", 0))
-    for _ in range(200):
-        if emulator.base_url is not None:
-            break
-        await asyncio.sleep(0.005)
-    assert emulator.base_url is not None
+    await until(lambda: emulator.base_url, "the emulator never started")
     async with httpx.AsyncClient(headers={"api-key": "k"}) as http:
         response = await http.get(f"{emulator.base_url}/openai/v1/videos")
     assert response.status_code == 200
@@ -1169,10 +1179,8 @@ async def test_client_abort_mid_download_is_quiet(
         async for _chunk in response.aiter_raw():
             break
     path = f"/openai/v1/videos/{video['id']}/content"
-    for _ in range(200):  # the server notices the reset on its next write
-        if any(r.path == path for r in emulator.requests):
-            break
-        await asyncio.sleep(0.01)
+    # The server notices the reset on its next write.
+    await until(lambda: any(r.path == path for r in emulator.requests), "the reset went unseen")
     assert [r.status for r in emulator.requests if r.path == path] == [200]
     assert (await client.get("/videos")).status_code == 200
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]

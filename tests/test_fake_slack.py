@@ -18,6 +18,7 @@ from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
+from slackrig import until
 
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + (640).to_bytes(4, "big") + (360).to_bytes(4, "big")
 
@@ -174,13 +175,16 @@ async def test_views_open_trigger_rules(fake: FakeSlack, client: AsyncWebClient,
     assert updated["view"]["id"] == opened["view"]["id"]
 
 
+async def _now(value: Any) -> Any:
+    return value
+
+
 async def wait_for_share(client: AsyncWebClient, file_id: str) -> dict[str, Any]:
-    for _ in range(100):
+    async def shared() -> dict[str, Any] | None:
         info = await client.files_info(file=file_id)
-        if info["file"]["shares"]:
-            return dict(info["file"])
-        await asyncio.sleep(0.01)
-    raise AssertionError("never shared")
+        return dict(info["file"]) if info["file"]["shares"] else None
+
+    return await until(shared, 10, "never shared")
 
 
 async def test_files_upload_v2_end_to_end(fake: FakeSlack, client: AsyncWebClient):
@@ -351,10 +355,7 @@ async def test_socket_mode_end_to_end_with_bolt(fake: FakeSlack):
         ack, latency = await fake.wait_ack(eid)
         assert ack == {"envelope_id": eid, "payload": {"text": "queued"}}
         assert latency < 1.0
-        for _ in range(100):
-            if fake.views:
-                break
-            await asyncio.sleep(0.01)
+        await until(lambda: _now(fake.views), 10, "no modal opened")
         assert seen[0]["text"] == "a corgi"
         assert len(fake.views) == 1
         # No listener for reaction_added: Bolt answers 404 internally and never acks.
@@ -364,10 +365,12 @@ async def test_socket_mode_end_to_end_with_bolt(fake: FakeSlack):
         with pytest.raises(TimeoutError):
             await fake.wait_ack(unhandled, timeout=0.5)
         await fake.disconnect_socket()
-        for _ in range(200):
-            if fake.connections_opened == 2 and fake.socket_connected.is_set():
-                break
-            await asyncio.sleep(0.01)
+        await until(
+            lambda: _now(fake.connections_opened >= 2 and fake.socket_connected.is_set()),
+            10,
+            "the SDK never reconnected",
+        )
+        assert fake.connections_opened == 2  # waited for >= 2: exactly one reconnection
         again = await fake.send_envelope("slash_commands", fake.slash_command("again"))
         assert (await fake.wait_ack(again))[0]["envelope_id"] == again
         await fake.disconnect_socket(graceful=True)  # Slack's "disconnect" message first

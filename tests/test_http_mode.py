@@ -115,4 +115,4 @@ async def test_url_verification_and_healthz(tmp_path: Path) -> None:
         assert "abc123" in resp.text
         health = await http.get(f"{base}/healthz")
         assert health.status_code == 200
-        assert health.json() == {"ok": True, "store": "ok"}
+        assert health.json() == {"ok": True, "store": "ok", "slack": "connected"}

@@ -158,10 +158,7 @@ async def test_deployment_not_found_fails_with_a_reason(tmp_path: Path) -> None:
 async def test_timeout_fails_the_job_and_cleans_up_later(tmp_path: Path) -> None:
     async with make_rig(tmp_path, job_timeout=0.5) as rig:
         job = await rig.runner.enqueue(rig.new("never ends [[never]]"))
-        for _ in range(200):
-            if (await rig.job(job.id)).state == S.FAILED:
-                break
-            await asyncio.sleep(0.02)
+        await _until_state(rig, job.id, S.FAILED)
         failed = await rig.job(job.id)
         assert (failed.state, failed.error_code) == (S.FAILED, "timeout")
         assert failed.cleanup_pending  # Azure won't delete an unfinished job yet
@@ -253,10 +250,7 @@ async def test_cancel_running_deletes_at_azure_once_it_finishes(tmp_path: Path) 
     config = fast_emulator_config(generation_seconds_per_video_second=0.2)
     async with make_rig(tmp_path, emulator_config=config) as rig:
         job = await rig.runner.enqueue(rig.new("stop this"))
-        for _ in range(200):
-            if (await rig.job(job.id)).state == S.RUNNING:
-                break
-            await asyncio.sleep(0.01)
+        await _until_state(rig, job.id, S.RUNNING)
         canceled = await rig.runner.cancel(job.id, by="U1")
         assert canceled.state == S.CANCELED
         assert canceled.cleanup_pending
@@ -329,12 +323,11 @@ async def test_an_idle_runner_stops_at_once(tmp_path: Path) -> None:
         assert time.monotonic() - started < 1.0
 
 
-async def _until_state(rig: Rig, job_id: int, state: JobState) -> None:
-    for _ in range(500):
-        if (await rig.job(job_id)).state == state:
-            return
+async def _until_state(rig: Rig, job_id: int, state: JobState, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while (await rig.job(job_id)).state != state:
+        assert time.monotonic() < deadline, f"job {job_id} never became {state}"
         await asyncio.sleep(0.01)
-    raise AssertionError(f"job {job_id} never became {state}")
 
 
 async def test_cancel_while_submitting_cleans_up_the_video_the_create_made(

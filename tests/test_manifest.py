@@ -98,3 +98,14 @@ def test_check_asks_for_exactly_the_manifest_scopes() -> None:
     from bot.check import REQUIRED_SCOPES
 
     assert set(REQUIRED_SCOPES) == set(manifest()["oauth_config"]["scopes"]["bot"])
+
+
+def test_the_invite_names_the_bot_as_the_manifest_does() -> None:
+    """README and the bot's own reply say `/invite @Sora`: the bot user must be called that."""
+    name = manifest()["features"]["bot_user"]["display_name"]
+    invite = f"/invite @{name}"
+    assert invite in (ROOT / "README.md").read_text()
+    assert invite in (ROOT / "bot" / "slack_ui.py").read_text()
+    assert not re.search(
+        r"/invite @(?!" + re.escape(name) + r"\b)", (ROOT / "README.md").read_text()
+    )

@@ -6,7 +6,6 @@ The helpers at the top are shared by the other ``test_slack_<topic>.py`` files.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -91,7 +90,7 @@ async def answer(
 
 async def quiet(rig: SlackRig) -> None:
     """Let listeners (they run after the ack) and the runner finish what they started."""
-    await asyncio.sleep(0.1)
+    await rig.listeners_done()
     await rig.runtime.runner.run_until_idle(limit=15)
     await rig.settle_cards()
 
@@ -235,8 +234,12 @@ async def test_remix_shortcut_on_the_card_or_the_video_opens_a_modal(tmp_path: P
         ):
             message = {"type": "message", "ts": ts, "thread_ts": thread, "text": ""}
             shortcut = rig.fake.message_shortcut(slack_ui.SHORTCUT_REMIX, message, user=user)
+            before = len(modals(rig, slack_ui.VIEW_REMIX))
             await rig.send("interactive", shortcut)
-            view = (await eventually(lambda: modals(rig, slack_ui.VIEW_REMIX), "no modal"))[-1]
+            # This person's modal: the previous one was there already (a stale answer).
+            (view,) = await eventually(
+                lambda b=before: modals(rig, slack_ui.VIEW_REMIX)[b:], "no modal"
+            )
             assert "v1" in view["title"]["text"]
             values = {"change": {"change_input": {"type": "plain_text_input", "value": change}}}
             ack = await rig.send("interactive", rig.fake.view_submission(view, user, values))

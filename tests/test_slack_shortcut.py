@@ -50,10 +50,15 @@ def person_message(
 
 async def open_modal(rig: SlackRig, message: dict[str, Any], user: str = "U1") -> dict[str, Any]:
     payload = rig.fake.message_shortcut(slack_ui.SHORTCUT_FROM_MESSAGE, message, user=user)
+    before = len(modals(rig, slack_ui.VIEW_OPTIONS))
     await rig.send("interactive", payload)
-    views = await eventually(lambda: modals(rig, slack_ui.VIEW_OPTIONS), "no options modal")
-    view: dict[str, Any] = views[-1]
-    return view
+    # A new modal, not the last one opened: taking views[-1] as soon as any modal existed
+    # submitted an earlier person's modal (their file) when this one was slow to open.
+    views = await eventually(
+        lambda: modals(rig, slack_ui.VIEW_OPTIONS)[before:], "no options modal"
+    )
+    (view,) = views
+    return dict(view)
 
 
 def as_submitted(view: dict[str, Any], **changes: dict[str, Any]) -> dict[str, Any]:

@@ -109,12 +109,13 @@ async def test_daily_seconds_quota_applies_to_every_surface(tmp_path: Path) -> N
         view = await open_modal(rig, person_message(rig, "from a message"))
         submission = rig.fake.view_submission(view, "U1", as_submitted(view))
         await rig.send("interactive", submission)
-        await eventually(lambda: len(rig.fake.ephemerals("U1")) == 2, "modal not refused")
+        await eventually(lambda: len(rig.fake.ephemerals("U1")) >= 2, "modal not refused")
         assert "0 seconds left" in said(rig.fake.ephemerals("U1")[1:])
 
         await video(rig, "U2 has their own day", user="U2")
         assert "you have 4 seconds left" in await ask(rig, "too long --seconds 8", user="U2")
         await quiet(rig)
+        assert len(rig.fake.ephemerals("U1")) == 2  # waited for >= 2: exactly 2 once quiet
         assert sora_calls(rig) == calls + 1  # only U2's video
         assert len(await rig.store.recent_jobs_for_user("U1")) == 2
 
@@ -137,10 +138,10 @@ async def test_the_channel_allow_list_applies_to_every_surface(tmp_path: Path) -
             card = {"type": "message", "ts": elsewhere.card_ts, "text": ""}
             remix = fake.message_shortcut(slack_ui.SHORTCUT_REMIX, card, channel="C2")
             await rig.send("interactive", remix)
-            await eventually(lambda: len(fake.ephemerals("U1")) == 2, "Remix not refused")
+            await eventually(lambda: len(fake.ephemerals("U1")) >= 2, "Remix not refused")
 
             await reply(rig, "remix: at night", elsewhere.card_ts or "", channel="C2")
-            await eventually(lambda: len(fake.ephemerals("U1")) == 3, "remix not refused")
+            await eventually(lambda: len(fake.ephemerals("U1")) >= 3, "remix not refused")
 
             reaction = fake.reaction_added("U1", "wastebasket", "C2", elsewhere.card_ts or "")
             await rig.send("events_api", reaction)

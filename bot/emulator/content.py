@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import struct
 from collections.abc import Iterator
@@ -11,6 +12,8 @@ from aiohttp import web
 from PIL import Image
 
 CHUNK = 64 * 1024
+STAMP = b"sora-emulator placeholder clip "
+STAMP_BYTES = len(STAMP) + 32  # the label and 32 hex digits of a SHA-256
 SPRITE_GRID = 5  # a 5x5 grid of frames, each 1/8 of the video's size
 
 
@@ -29,6 +32,13 @@ def free_box_header(pad: int) -> bytes:
     if pad < 2**32:
         return struct.pack(">I4s", pad, b"free")
     return struct.pack(">I4sQ", 1, b"free", pad)  # 64-bit "largesize" form
+
+
+def stamp(video_id: str, prompt: str) -> bytes:
+    """Fixed-length bytes that make each emulated video's MP4 its own (the fixture is shared:
+    without them every clip, v1 and v2 alike, was byte-identical)."""
+    digest = hashlib.sha256(f"{video_id}\n{prompt}".encode()).hexdigest()[:32]
+    return STAMP + digest.encode()
 
 
 def _frame(width: int, height: int) -> Image.Image:
@@ -73,24 +83,28 @@ class Assets:
             self._images[key] = buffer.getvalue()
         return self._images[key]
 
-    def video(self, size: str, video_bytes: int | None) -> tuple[int, Iterator[bytes | memoryview]]:
-        """Total length and chunks of the MP4; padded with one `free` box up to `video_bytes`.
-
-        Padding needs at least 8 spare bytes; a smaller surplus serves the fixture unpadded.
-        """
+    def video(
+        self, size: str, video_bytes: int | None, mark: bytes = b""
+    ) -> tuple[int, Iterator[bytes | memoryview]]:
+        """Total length and chunks of the MP4: the fixture, then one `free` box (after the
+        media data, so no offset moves and the file stays a valid MP4) holding ``mark`` and
+        padded with zeros up to `video_bytes`. Without a mark or room for one, no box."""
         data = self.fixture(size)
         pad = 0 if video_bytes is None else video_bytes - len(data)
+        pad = max(pad, 8 + len(mark) if mark else 0)
         if pad < 8:
             return len(data), iter([data])
-        return len(data) + pad, self._padded(data, pad)
+        return len(data) + pad, self._padded(data, pad, mark)
 
     @staticmethod
-    def _padded(data: bytes, pad: int) -> Iterator[bytes | memoryview]:
+    def _padded(data: bytes, pad: int, mark: bytes) -> Iterator[bytes | memoryview]:
         yield data
         header = free_box_header(pad)
         yield header
+        if mark:
+            yield mark
         zeros = memoryview(bytes(CHUNK))
-        left = pad - len(header)
+        left = pad - len(header) - len(mark)
         while left > 0:
             n = min(left, CHUNK)
             yield zeros[:n]

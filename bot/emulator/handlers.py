@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from .config import MODEL_SIZES, EmulatorConfig
-from .content import Assets, stream_body
+from .content import Assets, stamp, stream_body
 from .errors import ApiError, bad_request, envelope, invalid_type, invalid_value, moderation_input
 from .faults import FaultQueue
 from .state import FACE_TOKEN, VideoRecord
@@ -187,7 +187,8 @@ class Handlers:
         cut = self._faults.take(("cut",), request.method, request.path)
         cut_after = cut.after_bytes if cut is not None else None
         if variant == "video":
-            total, chunks = self._assets.video(record.size, config.video_bytes)
+            mark = stamp(record.id, record.prompt)
+            total, chunks = self._assets.video(record.size, config.video_bytes, mark)
             ctype = "video/mp4"
         else:
             if variant == "thumbnail":

@@ -85,6 +85,7 @@ class JobRunner:
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._loops: set[asyncio.Task[None]] = set()
         self._stops: dict[int, asyncio.Event] = {}
+        self._steps: dict[int, S] = {}  # the step each job's task is in
         self._wake = asyncio.Event()
         self._hold_until = 0.0
         self._positions: dict[int, int] = {}
@@ -130,6 +131,11 @@ class JobRunner:
         for event in self._stops.values():
             event.set()
         self._wake.set()
+        # A download starts again from the beginning at the next start: no need to wait for
+        # one (a slow or stalled download would hold the stop for the whole grace period).
+        for job_id, task in self._tasks.items():
+            if self._steps.get(job_id) == S.DOWNLOADING:
+                task.cancel()
         pending = [*self._tasks.values(), *self._loops]
         if pending:
             _, late = await asyncio.wait(pending, timeout=grace)
@@ -326,6 +332,7 @@ class JobRunner:
     def _reap(self, job_id: int, task: asyncio.Task[None]) -> None:
         self._tasks.pop(job_id, None)
         self._stops.pop(job_id, None)
+        self._steps.pop(job_id, None)
         if not task.cancelled() and task.exception() is not None:
             log.error("job %d task died", job_id, exc_info=task.exception())
         self._wake.set()
@@ -339,6 +346,7 @@ class JobRunner:
         }
         try:
             while job is not None and job.state in steps and not self._stopped.is_set():
+                self._steps[job.id] = job.state
                 job = await steps[job.state](job)
         except StaleState as exc:  # canceled or deleted by someone else meanwhile
             log.info("job %d left the pipeline: it is %s", exc.job.id, exc.job.state)

@@ -85,3 +85,36 @@ def auth_for(api_key: str | None, scope: str, stack: contextlib.AsyncExitStack) 
     credential = DefaultAzureCredential()
     stack.push_async_callback(credential.close)
     return TokenAuth(credential, scope)
+
+
+_UNSET_UP = ("unavailable", "not found", "not installed", "could not be found", "requires")
+
+
+def credential_failure(exc: BaseException) -> str | None:
+    """azure-identity's many-line "DefaultAzureCredential failed..." in one or two lines:
+    which identity was tried, and what to check; None if ``exc`` is not such a failure."""
+    from azure.core.exceptions import ClientAuthenticationError
+
+    if not isinstance(exc, ClientAuthenticationError):
+        return None
+    text = str(getattr(exc, "message", None) or exc)
+    attempts: list[tuple[str, str]] = []
+    for line in text.splitlines():
+        name, sep, reason = line.strip().partition(": ")
+        if sep and name.endswith("Credential") and " " not in name:
+            attempts.append((name, reason.strip()))
+    tried = [(n, r) for n, r in attempts if not any(w in r.lower() for w in _UNSET_UP)]
+    if tried:
+        which = "; ".join(f"{n} answered: {r[:120]}" for n, r in tried)
+        if len(attempts) > len(tried):
+            which += f" (the other {len(attempts) - len(tried)} kinds are not set up here)"
+    elif attempts:
+        kinds = ", ".join(n.removesuffix("Credential") for n, _ in attempts)
+        which = f"no identity is set up here (tried {kinds})"
+    else:
+        which = text.splitlines()[0][:200] if text else type(exc).__name__
+    return (
+        f"Entra ID could not get a token: {which}. Set AZURE_OPENAI_API_KEY, or run where "
+        "an identity exists (managed or workload identity, `az login`) and give it the "
+        "'Cognitive Services OpenAI User' role on the resource."
+    )
