@@ -33,6 +33,7 @@ PARENT_UNAVAILABLE = "parent_unavailable"
 UNCONFIRMED = "unconfirmed"
 INPUT_MISSING = "input_missing"
 DELIVERY_REFUSED = "delivery_refused"
+DOWNLOAD_FAILED = "download_failed"
 
 
 def from_video(video: Video) -> Outcome:
@@ -117,3 +118,12 @@ def gave_up(attempts: int) -> Outcome:
 
 def delivery_refused(why: str) -> Outcome:
     return Outcome(DELIVERY_REFUSED, f"The video was made but could not be posted: {why}")
+
+
+def download_failed(tries: int, why: str) -> Outcome:
+    return Outcome(
+        DOWNLOAD_FAILED,
+        f"The video was made but its download failed {tries} times the same way ({why}), "
+        "so the bot stopped trying. An admin can run `sora-bot check`; a gateway in front "
+        "of the video service may be changing the answer.",
+    )
