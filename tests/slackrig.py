@@ -109,6 +109,7 @@ async def slack_rig(
     emulator_config: EmulatorConfig | None = None,
     fake: FakeSlack | None = None,
     cards_per_minute: float = 6000.0,
+    share_wait: float = 10.0,
     **settings: Any,
 ) -> AsyncIterator[SlackRig]:
     fake = fake or FakeSlack(member_channels={"C1"}, scopes=manifest_scopes())
@@ -116,7 +117,9 @@ async def slack_rig(
     async with (
         fake.serve(),
         emulator.serve(),
-        run_bot(fake, emulator, tmp_path, cards_per_minute, **settings) as rig,
+        run_bot(
+            fake, emulator, tmp_path, cards_per_minute, share_wait=share_wait, **settings
+        ) as rig,
     ):
         yield rig
 
@@ -127,6 +130,8 @@ async def run_bot(
     emulator: Emulator,
     tmp_path: Path,
     cards_per_minute: float = 6000.0,
+    *,
+    share_wait: float = 10.0,
     **settings: Any,
 ) -> AsyncIterator[SlackRig]:
     """The bot (runtime + Socket Mode handler) against an already served fake and emulator;
@@ -142,7 +147,8 @@ async def run_bot(
         **settings,
     )
     fake.socket_connected.clear()
-    async with open_runtime(config, tuning=fast_tuning(tmp_path / "work")) as runtime:
+    tuning = {**fast_tuning(tmp_path / "work"), "share_wait": share_wait}
+    async with open_runtime(config, tuning=tuning) as runtime:
         runtime.cards.throttle.per_minute = cards_per_minute
         handler = AsyncSocketModeHandler(runtime.app, "xapp-test")
         await runtime.start()

@@ -293,7 +293,8 @@ class Pipeline:
 
     def _rememberer(self, job: Job) -> Callable[[str], Awaitable[Job]]:
         async def remember(ref: str) -> Job:
-            return await self.store.update_job(job.id, slack_file_id=ref)
+            # A new publication: no completion has been sent for it yet.
+            return await self.store.update_job(job.id, slack_file_id=ref, completion_sent_at=None)
 
         return remember
 

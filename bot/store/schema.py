@@ -115,7 +115,17 @@ _V4_CARDS: Migration = (
     "UPDATE jobs SET card_shown = state WHERE card_ts IS NOT NULL",
 )
 
-MIGRATIONS: tuple[Migration, ...] = (_V1_JOBS, _V2_ADMISSION, _V3_CLEANUP, _V4_CARDS)
+# v5: when files.completeUploadExternal was first sent for the job's Slack file: from then
+# on the share may appear (even if the answer was lost), so the file is never uploaded again.
+_V5_UPLOAD_COMPLETION: Migration = ("ALTER TABLE jobs ADD COLUMN completion_sent_at REAL",)
+
+MIGRATIONS: tuple[Migration, ...] = (
+    _V1_JOBS,
+    _V2_ADMISSION,
+    _V3_CLEANUP,
+    _V4_CARDS,
+    _V5_UPLOAD_COMPLETION,
+)
 LATEST_VERSION = len(MIGRATIONS)
 
 

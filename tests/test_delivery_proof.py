@@ -1,0 +1,140 @@
+"""A job is `delivered` only when its video is seen in its thread.
+
+Through the whole bot (fake Slack over Socket Mode, the emulator, real SQLite): each of the
+three upload steps fails before it took effect and after it took effect, with `files.info`
+answering a not-yet-completed upload both ways Slack might (the file with no shares, or
+`file_not_found`); a share that shows late is waited for and found again after a restart.
+Every case: the video shared exactly once in the right thread, the card true at the end.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from fakes.slack import FakeSlack
+from rig import fast_emulator_config
+from slackrig import SlackRig, manifest_scopes, run_bot, slack_rig, until
+
+from bot.emulator import Emulator
+from bot.store import Job, JobState, Store
+
+S = JobState
+STEPS = ("files.getUploadURLExternal", "upload", "files.completeUploadExternal")
+FAULTS = ("500", "drop", "429", "500-after", "drop-after")
+# The upload URL is not a Web API method: Slack does not rate limit it with 429.
+CASES = [(s, f) for s in STEPS for f in FAULTS if (s, f) != ("upload", "429")]
+
+
+def inject(fake: FakeSlack, step: str, fault: str) -> None:
+    if fault == "500":
+        fake.fail_next(step, status=500)
+    elif fault == "429":
+        fake.fail_next(step, status=429, retry_after=1)
+    elif fault == "drop":
+        fake.drop_next(step)
+    else:  # it took effect, then the answer was an error or lost
+        fake.fail_after_success(step, mode=fault.removesuffix("-after"))
+
+
+def completed_uploads(fake: FakeSlack) -> list[str]:
+    return [f.id for f in fake.files.values() if f.bot_upload and f.state == "completed"]
+
+
+async def shared_once(rig: SlackRig, job: Job) -> None:
+    """The video is in the job's thread once, the job knows its share, the card says so."""
+    thread = job.thread_ts or job.card_ts or ""
+
+    async def shares() -> list[object]:
+        return list(rig.shares("C1", thread))
+
+    shown = await until(shares, 10, "the video never showed in the thread")
+    assert len(shown) == 1
+    assert completed_uploads(rig.fake) == [job.slack_file_id]  # no second share to come
+    assert job.video_message_ts == shown[0].ts  # type: ignore[attr-defined]
+    await rig.settle_cards()
+    card = json.dumps(rig.fake.messages[("C1", job.card_ts or "")].blocks)
+    assert "is in the thread" in card
+
+
+@pytest.mark.parametrize("visible", [True, False], ids=["info-answers-file", "info-not-found"])
+@pytest.mark.parametrize(("step", "fault"), CASES)
+async def test_an_upload_step_failing_before_or_after_it_took_effect(
+    tmp_path: Path, step: str, fault: str, visible: bool
+) -> None:
+    async with slack_rig(tmp_path, share_wait=2.0) as rig:
+        rig.fake.pending_files_visible = visible
+        inject(rig.fake, step, fault)
+        await rig.command("a corgi that survives Slack")
+        job = await rig.wait_state(1, S.DELIVERED, timeout=30)
+        await shared_once(rig, job)
+
+
+async def test_files_info_finding_the_file_with_no_share_is_not_delivery(tmp_path: Path) -> None:
+    """Before: the upload POST failed once, the retry saw files.info answer the file (no
+    shares), took it for published and marked the job delivered: nothing was ever shared."""
+    async with slack_rig(tmp_path, share_wait=2.0) as rig:
+        rig.fake.fail_next("upload", status=500)
+        await rig.command("a corgi that must really arrive")
+        job = await rig.wait_state(1, S.DELIVERED, timeout=30)
+        await shared_once(rig, job)
+        # The bytes never arrived: the file was uploaded again, not completed empty.
+        assert len(rig.fake.calls_to("files.getUploadURLExternal")) == 2
+
+
+async def test_a_late_share_is_waited_for_and_found_again_after_a_restart(
+    tmp_path: Path,
+) -> None:
+    """Slack shows the share 3 s after the completion; the bot looks for 0.2 s at a time.
+    Until the share shows, the job stays `uploading` and the card does not say "in the
+    thread"; a restart in between finds it and shares nothing again."""
+    fake = FakeSlack(member_channels={"C1"}, scopes=manifest_scopes(), share_delay=3.0)
+    emulator = Emulator(fast_emulator_config())
+    async with fake.serve(), emulator.serve():
+        async with run_bot(fake, emulator, tmp_path, share_wait=0.2) as rig:
+            await rig.command("a corgi that takes its time")
+
+            async def completed() -> list[str]:
+                return completed_uploads(fake)
+
+            await until(completed, 20, "the upload was never completed")
+            uploading = await rig.job(1)
+            assert uploading.state == S.UPLOADING
+            assert uploading.video_message_ts is None
+            await rig.settle_cards()
+            card = json.dumps(fake.messages[("C1", uploading.card_ts or "")].blocks)
+            assert "in the thread" not in card
+            assert not rig.shares("C1", uploading.card_ts or "")
+        assert (await _job(tmp_path)).state == S.UPLOADING  # stopped before the share showed
+        async with run_bot(fake, emulator, tmp_path, share_wait=0.2) as rig:
+            job = await rig.wait_state(1, S.DELIVERED, timeout=20)
+            await shared_once(rig, job)
+            assert len(fake.calls_to("files.getUploadURLExternal")) == 1
+
+
+async def _job(tmp_path: Path) -> Job:
+    async with await Store.open(tmp_path / "bot.db") as store:
+        job = await store.get_job(1)
+    assert job is not None
+    return job
+
+
+async def test_a_share_that_never_shows_never_marks_the_job_delivered(tmp_path: Path) -> None:
+    fake = FakeSlack(member_channels={"C1"}, scopes=manifest_scopes(), share_delay=3600)
+    emulator = Emulator(fast_emulator_config())
+    async with (
+        fake.serve(),
+        emulator.serve(),
+        run_bot(fake, emulator, tmp_path, share_wait=0.1) as rig,
+    ):
+        await rig.command("a share Slack keeps to itself")
+
+        async def looked_again() -> bool:
+            return len(fake.calls_to("files.completeUploadExternal")) >= 3
+
+        await until(looked_again, 20, "the bot stopped looking for the share")
+        job = await rig.job(1)
+        assert job.state == S.UPLOADING
+        assert len(completed_uploads(fake)) == 1  # completed once, never uploaded again
+        assert len(fake.calls_to("files.getUploadURLExternal")) == 1
