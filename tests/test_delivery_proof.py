@@ -9,7 +9,10 @@ Every case: the video shared exactly once in the right thread, the card true at 
 
 from __future__ import annotations
 
+import asyncio
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -138,3 +141,83 @@ async def test_a_share_that_never_shows_never_marks_the_job_delivered(tmp_path: 
         assert job.state == S.UPLOADING
         assert len(completed_uploads(fake)) == 1  # completed once, never uploaded again
         assert len(fake.calls_to("files.getUploadURLExternal")) == 1
+
+
+# -- the bot killed between the steps ----------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+KILL_POINTS = ("after-url", "after-bytes", "after-complete", "after-share")
+
+
+async def spawn_bot(
+    fake: FakeSlack, emulator: Emulator, tmp_path: Path, run: int, *extra: str
+) -> asyncio.subprocess.Process:
+    """The whole bot in a child process (tests/fakes/bot_child.py), connected over Socket
+    Mode to this process's fake Slack."""
+    fake.socket_connected.clear()
+    with (tmp_path / f"bot-{run}.log").open("wb") as log:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "tests.fakes.bot_child",
+            *("--db", str(tmp_path / "bot.db"), "--slack", f"{fake.base_url}/api/"),
+            *("--api", str(emulator.base_url), "--work", str(tmp_path / "hangs")),
+            *("--limit", "40", *extra),
+            cwd=ROOT,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+    try:
+        await asyncio.wait_for(fake.socket_connected.wait(), 20)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise AssertionError((tmp_path / f"bot-{run}.log").read_text()[-3000:]) from None
+    return proc
+
+
+@pytest.mark.parametrize("visible", [True, False], ids=["info-answers-file", "info-not-found"])
+@pytest.mark.parametrize("point", KILL_POINTS)
+async def test_the_bot_killed_between_upload_steps_shares_once(
+    tmp_path: Path, point: str, visible: bool
+) -> None:
+    fake = FakeSlack(member_channels={"C1"}, scopes=manifest_scopes())
+    fake.pending_files_visible = visible
+    emulator = Emulator(fast_emulator_config())
+    hangs = tmp_path / "hangs" / "hangs.log"
+    procs: list[asyncio.subprocess.Process] = []
+    async with fake.serve(), emulator.serve(), await Store.open(tmp_path / "bot.db") as store:
+        try:
+            procs.append(await spawn_bot(fake, emulator, tmp_path, 1, "--hang-in", point))
+            envelope = await fake.send_envelope("slash_commands", fake.slash_command("kill me"))
+            await fake.wait_ack(envelope)
+
+            async def hung() -> bool:
+                return hangs.exists() and f"{point} 1" in hangs.read_text()
+
+            await until(hung, 30, f"the bot never reached {point}")
+            procs[0].kill()
+            await procs[0].wait()
+            procs.append(await spawn_bot(fake, emulator, tmp_path, 2))
+
+            async def delivered() -> Job | None:
+                job = await store.get_job(1)
+                return job if job is not None and job.state == S.DELIVERED else None
+
+            job = await until(delivered, 30, f"never delivered after a kill {point}")
+            shares = [m for m in fake.thread("C1", job.card_ts or "") if m.files]
+            assert len(shares) == 1
+            assert completed_uploads(fake) == [job.slack_file_id]
+            assert job.video_message_ts == shares[0].ts
+
+            async def card_done() -> bool:
+                blocks = json.dumps(fake.messages[("C1", job.card_ts or "")].blocks)
+                return "is in the thread" in blocks
+
+            await until(card_done, 10, "the card never said the video is in the thread")
+        finally:
+            for proc in procs:
+                if proc.returncode is None:
+                    proc.kill()
+                    await proc.wait()
