@@ -198,10 +198,12 @@ class SoraClient:
 
         return await self._retrying(once, retryable_read, "download")
 
-    async def check_deployment(self) -> None:
-        """Learn whether the deployment exists without making a video: a create that cannot
-        succeed (an empty prompt, zero seconds) is refused with 400 when the deployment
-        exists, and 404 when it does not. Raises the API's error otherwise."""
+    async def check_deployment(self) -> InvalidRequestError:
+        """Ask about the deployment without making a video: a create that cannot succeed
+        (an empty prompt, zero seconds). Returns the 400 that refused it (which says what
+        it objected to: the fields when the deployment exists, the model behind some
+        gateways when it does not); raises the API's error otherwise (a 404 for a
+        deployment that does not exist at Azure, a 401 for refused credentials)."""
         fields = {
             "model": (None, self.deployment),
             "prompt": (None, ""),
@@ -209,8 +211,8 @@ class SoraClient:
         }
         try:
             await self._send("POST", "/videos", files=fields)
-        except InvalidRequestError:
-            return
+        except InvalidRequestError as refusal:
+            return refusal
         raise InvalidResponseError("the endpoint accepted an impossible request")
 
     # -- plumbing -----------------------------------------------------------------------
