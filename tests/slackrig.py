@@ -144,8 +144,8 @@ async def run_bot(
         azure_openai_endpoint=emulator.base_url,
         azure_openai_api_key=Secret("emulator-key"),
         db_path=tmp_path / "bot.db",
-        **settings,
     )
+    config = replace(config, **settings)  # may point the bot elsewhere (a proxy)
     fake.socket_connected.clear()
     tuning = {**fast_tuning(tmp_path / "work"), "share_wait": share_wait}
     async with open_runtime(config, tuning=tuning) as runtime:
