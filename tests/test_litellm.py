@@ -50,18 +50,11 @@ OFFLINE = {  # litellm fetches none of these at start when told to use its bundl
 }
 
 
-def proxy_config(emulator_base: str) -> str:
-    """The README's configuration, pointed at the emulator."""
-    return f"""\
-model_list:
-  - model_name: sora-2
-    litellm_params:
-      model: azure/sora-2
-      api_base: {emulator_base}
-      api_key: emulator-key
-general_settings:
-  master_key: {MASTER_KEY}
-"""
+def proxy_config() -> str:
+    """The proxy configuration README's "Behind a LiteLLM proxy" gives, as it is."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("### Behind a LiteLLM proxy", 1)[1]
+    return section.split("```yaml\n", 1)[1].split("```", 1)[0]
 
 
 def free_port() -> int:
@@ -78,14 +71,16 @@ async def litellm_proxy(tmp_path: Path, emulator_base: str) -> AsyncIterator[str
             ".venv-litellm && .venv-litellm/bin/pip install -r tests/litellm/requirements.txt`"
         )
     config = tmp_path / "litellm.yaml"
-    config.write_text(proxy_config(emulator_base))
+    config.write_text(proxy_config())
     port, log_path = free_port(), tmp_path / "litellm.log"
     env = {
         **os.environ,
         **OFFLINE,
-        # Ids of remixed videos carry no deployment: the proxy reads them back with these.
+        # README's setup: the configuration reads these, and ids of remixed videos (which
+        # carry no deployment) are read back with them.
         "AZURE_API_BASE": emulator_base,
         "AZURE_API_KEY": "emulator-key",
+        "LITELLM_MASTER_KEY": MASTER_KEY,
     }
     with log_path.open("wb") as log:
         proc = await asyncio.create_subprocess_exec(
