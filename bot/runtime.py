@@ -93,7 +93,9 @@ async def open_runtime(
         client = build_client(settings, metrics)
         cards = Cards(client, store)
         work_dir = Path(settings.db_path).parent / "sora-work"  # kept across restarts
-        delivery = MeteredDelivery(SlackDelivery(client, store, cards, session, share_wait=share_wait), metrics)
+        delivery = MeteredDelivery(
+            SlackDelivery(client, store, cards, session, share_wait=share_wait), metrics
+        )
         config = RunnerConfig(
             work_dir=work_dir,
             max_running=settings.max_running_jobs,

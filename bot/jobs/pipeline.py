@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -247,7 +246,7 @@ class Pipeline:
             except SoraError as exc:
                 attempt += 1
                 log.warning("job %d: download failed (%s), attempt %d", job.id, exc, attempt)
-                way = _failure_kind(exc)
+                way = outcomes.failure_kind(exc)
                 same = same + 1 if way is not None and way == last else int(way is not None)
                 last = way or ""
                 if same >= self.config.max_download_failures:
@@ -323,11 +322,3 @@ class Pipeline:
     async def cleanup(self, job: Job) -> bool:
         """Delete at the provider and retract from Slack; True when nothing is owed."""
         return await self.cleaner.cleanup(job)
-
-
-def _failure_kind(exc: SoraError) -> str | None:
-    """How a download failed, to tell "the same way again" (the figures left out). None for
-    an endpoint that is down or busy (not sent, 429): the job waits for it, as a create does."""
-    if isinstance(exc, RateLimitError) or (isinstance(exc, TransportError) and not exc.sent):
-        return None
-    return f"{type(exc).__name__}: {re.sub(r'[0-9]+', 'N', str(exc))}"
