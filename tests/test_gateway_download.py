@@ -15,6 +15,7 @@ from rig import fast_emulator_config, make_rig
 from bot.emulator import Emulator, ManualClock
 from bot.sora import (
     ApiKeyAuth,
+    InvalidResponseError,
     RetryPolicy,
     SoraClient,
     TransportError,
@@ -205,3 +206,65 @@ async def test_a_download_failing_the_same_way_fails_the_job_with_a_reason(
         cuts = [r for r in rig.emulator.requests if r.path.endswith("/content")]
         assert len(cuts) == 4 * 4  # 4 tries of the job, each with the client's 4 attempts
         assert not list(rig.work.iterdir())
+
+
+# -- answers the emulator does not give (httpx's transport seam) ----------------------------
+
+
+async def _body(data: bytes) -> AsyncIterator[bytes]:
+    yield data
+
+
+def mock_client(handler: httpx.MockTransport) -> tuple[SoraClient, httpx.AsyncClient]:
+    http = httpx.AsyncClient(transport=handler)
+    sora = SoraClient(
+        http,
+        base_url="https://gateway.example/v1",
+        deployment="sora-2",
+        auth=ApiKeyAuth("k"),
+        retry=RetryPolicy(attempts=1),
+        sleep=Sleeps(),
+    )
+    return sora, http
+
+
+async def test_a_redirect_loop_and_an_unknown_encoding_are_refused(tmp_path: Path) -> None:
+    hops: list[str] = []
+
+    def loop(request: httpx.Request) -> httpx.Response:
+        hops.append(str(request.url))
+        return httpx.Response(302, headers={"Location": "/v1/again"})
+
+    sora, http = mock_client(httpx.MockTransport(loop))
+    async with http:
+        with pytest.raises(InvalidResponseError, match="redirected more than 5 times"):
+            await sora.download("v1", tmp_path / "v.mp4")
+    assert len(hops) == 6
+
+    def brotli(request: httpx.Request) -> httpx.Response:
+        headers = {"Content-Type": "video/mp4", "Content-Encoding": "br"}
+        return httpx.Response(200, headers=headers, content=_body(b"\x00" * 64))
+
+    sora, http = mock_client(httpx.MockTransport(brotli))
+    async with http:
+        with pytest.raises(InvalidResponseError, match="unsupported encoding 'br'"):
+            await sora.download("v1", tmp_path / "v.mp4")
+    assert not list(tmp_path.iterdir())
+
+
+async def test_a_redirect_to_the_same_origin_keeps_the_key(tmp_path: Path) -> None:
+    seen: list[tuple[str, str | None]] = []
+    mp4 = b"\x00\x00\x00\x18ftypmp42" + bytes(100)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append((request.url.host, request.headers.get("api-key")))
+        if request.url.path.endswith("/content"):
+            return httpx.Response(307, headers={"Location": "/v1/blob/1"})
+        if request.url.host == "gateway.example":
+            return httpx.Response(302, headers={"Location": "https://storage.example/b?sig=x"})
+        return httpx.Response(200, headers={"Content-Type": "video/mp4"}, content=_body(mp4))
+
+    sora, http = mock_client(httpx.MockTransport(handler))
+    async with http:
+        assert await sora.download("v1", tmp_path / "v.mp4") == len(mp4)
+    assert seen == [("gateway.example", "k"), ("gateway.example", "k"), ("storage.example", None)]
