@@ -162,14 +162,14 @@ async def spawn_bot(
             "tests.fakes.bot_child",
             *("--db", str(tmp_path / "bot.db"), "--slack", f"{fake.base_url}/api/"),
             *("--api", str(emulator.base_url), "--work", str(tmp_path / "hangs")),
-            *("--limit", "40", *extra),
+            *("--limit", "90", *extra),
             cwd=ROOT,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=log,
         )
     try:
-        await asyncio.wait_for(fake.socket_connected.wait(), 20)
+        await asyncio.wait_for(fake.socket_connected.wait(), 60)
     except TimeoutError:
         proc.kill()
         await proc.wait()
@@ -196,7 +196,7 @@ async def test_the_bot_killed_between_upload_steps_shares_once(
             async def hung() -> bool:
                 return hangs.exists() and f"{point} 1" in hangs.read_text()
 
-            await until(hung, 30, f"the bot never reached {point}")
+            await until(hung, 60, f"the bot never reached {point}")
             procs[0].kill()
             await procs[0].wait()
             procs.append(await spawn_bot(fake, emulator, tmp_path, 2))
@@ -205,7 +205,7 @@ async def test_the_bot_killed_between_upload_steps_shares_once(
                 job = await store.get_job(1)
                 return job if job is not None and job.state == S.DELIVERED else None
 
-            job = await until(delivered, 30, f"never delivered after a kill {point}")
+            job = await until(delivered, 60, f"never delivered after a kill {point}")
             shares = [m for m in fake.thread("C1", job.card_ts or "") if m.files]
             assert len(shares) == 1
             assert completed_uploads(fake) == [job.slack_file_id]
