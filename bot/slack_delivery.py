@@ -13,7 +13,9 @@ sent; from then on a share may appear even if the answer was lost). A file whose
 completion was never sent is completed if its bytes arrived, or uploaded again; a file
 whose completion was sent is completed again if Slack lets it, and its share waited for;
 not seen within ``share_wait``, the delivery fails for now (``ShareNotVisible``) and is
-looked for again later, after a restart too. The job stays ``uploading`` until then.
+looked for again later, after a restart too. The job stays ``uploading`` until then. Only a
+file whose completion Slack refuses and whose share has not shown ``share_give_up``
+(15 minutes) after the completion was sent is uploaded again: it was never shared.
 """
 
 from __future__ import annotations
