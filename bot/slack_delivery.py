@@ -14,8 +14,8 @@ completion was never sent is completed if its bytes arrived, or uploaded again; 
 whose completion was sent is completed again if Slack lets it, and its share waited for;
 not seen within ``share_wait``, the delivery fails for now (``ShareNotVisible``) and is
 looked for again later, after a restart too. The job stays ``uploading`` until then. Only a
-file whose completion Slack refuses and whose share has not shown ``share_give_up``
-(15 minutes) after the completion was sent is uploaded again: it was never shared.
+file whose share has still not shown ``share_give_up`` (15 minutes) after its completion
+was first sent is uploaded again, taken as never shared.
 """
 
 from __future__ import annotations
