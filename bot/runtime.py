@@ -70,9 +70,10 @@ async def open_runtime(
     settings: Settings, *, tuning: Mapping[str, Any] | None = None
 ) -> AsyncIterator[Runtime]:
     """``tuning`` overrides RunnerConfig fields (tests and benchmarks run faster clocks),
-    and ``share_wait``, how long a delivery waits to see its share before looking later."""
+    and ``share_wait``/``share_give_up`` (see SlackDelivery)."""
     tuning = dict(tuning or {})
     share_wait = float(tuning.pop("share_wait", 10.0))
+    share_give_up = float(tuning.pop("share_give_up", 900.0))
     async with contextlib.AsyncExitStack() as stack:
         store = await stack.enter_async_context(await Store.open(settings.db_path))
         http = await stack.enter_async_context(
@@ -94,7 +95,10 @@ async def open_runtime(
         cards = Cards(client, store)
         work_dir = Path(settings.db_path).parent / "sora-work"  # kept across restarts
         delivery = MeteredDelivery(
-            SlackDelivery(client, store, cards, session, share_wait=share_wait), metrics
+            SlackDelivery(
+                client, store, cards, session, share_wait=share_wait, share_give_up=share_give_up
+            ),
+            metrics,
         )
         config = RunnerConfig(
             work_dir=work_dir,

@@ -110,6 +110,7 @@ async def slack_rig(
     fake: FakeSlack | None = None,
     cards_per_minute: float = 6000.0,
     share_wait: float = 10.0,
+    share_give_up: float = 900.0,
     **settings: Any,
 ) -> AsyncIterator[SlackRig]:
     fake = fake or FakeSlack(member_channels={"C1"}, scopes=manifest_scopes())
@@ -118,7 +119,13 @@ async def slack_rig(
         fake.serve(),
         emulator.serve(),
         run_bot(
-            fake, emulator, tmp_path, cards_per_minute, share_wait=share_wait, **settings
+            fake,
+            emulator,
+            tmp_path,
+            cards_per_minute,
+            share_wait=share_wait,
+            share_give_up=share_give_up,
+            **settings,
         ) as rig,
     ):
         yield rig
@@ -132,6 +139,7 @@ async def run_bot(
     cards_per_minute: float = 6000.0,
     *,
     share_wait: float = 10.0,
+    share_give_up: float = 900.0,
     **settings: Any,
 ) -> AsyncIterator[SlackRig]:
     """The bot (runtime + Socket Mode handler) against an already served fake and emulator;
@@ -147,7 +155,11 @@ async def run_bot(
     )
     config = replace(config, **settings)  # may point the bot elsewhere (a proxy)
     fake.socket_connected.clear()
-    tuning = {**fast_tuning(tmp_path / "work"), "share_wait": share_wait}
+    tuning = {
+        **fast_tuning(tmp_path / "work"),
+        "share_wait": share_wait,
+        "share_give_up": share_give_up,
+    }
     async with open_runtime(config, tuning=tuning) as runtime:
         runtime.cards.throttle.per_minute = cards_per_minute
         handler = AsyncSocketModeHandler(runtime.app, "xapp-test")

@@ -116,6 +116,22 @@ async def test_a_late_share_is_waited_for_and_found_again_after_a_restart(
             assert len(fake.calls_to("files.getUploadURLExternal")) == 1
 
 
+async def test_bytes_lost_then_a_completion_without_answer_is_uploaded_again_in_time(
+    tmp_path: Path,
+) -> None:
+    """The upload POST dropped (no bytes), then the completion of that file answered 500:
+    it may have been shared, so the bot waits for the share; when none shows
+    `share_give_up` after the completion, the file is taken as never shared and uploaded
+    again (once)."""
+    async with slack_rig(tmp_path, share_wait=0.2, share_give_up=2.0) as rig:
+        rig.fake.drop_next("upload")
+        rig.fake.fail_next("files.completeUploadExternal", status=500)
+        await rig.command("a corgi through two faults")
+        job = await rig.wait_state(1, S.DELIVERED, timeout=30)
+        await shared_once(rig, job)
+        assert len(rig.fake.calls_to("files.getUploadURLExternal")) == 2
+
+
 async def _job(tmp_path: Path) -> Job:
     async with await Store.open(tmp_path / "bot.db") as store:
         job = await store.get_job(1)
