@@ -9,10 +9,11 @@ anything failed.
 from __future__ import annotations
 
 import contextlib
+import re
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TextIO
+from typing import Literal, TextIO
 
 import httpx
 from slack_sdk.errors import SlackApiError
@@ -23,10 +24,14 @@ from bot.slack_link import describe
 from bot.sora import (
     AuthenticationError,
     DeploymentNotFoundError,
+    InvalidRequestError,
+    NotFoundError,
     NotSupportedError,
     RetryPolicy,
+    ServerError,
     SoraClient,
     SoraError,
+    TransportError,
     auth_for,
 )
 from bot.sora.auth import credential_failure
@@ -185,28 +190,84 @@ def _sora(
     )
 
 
+CREDENTIALS_HELP = (
+    "check AZURE_OPENAI_API_KEY (behind a gateway: a key the gateway accepts), or give the "
+    "identity the 'Cognitive Services OpenAI User' role"
+)
+
+
 async def _list(sora: SoraClient) -> str:
+    """Is the endpoint a Videos API that accepts our credentials? Listing answers that on
+    Azure; a gateway that cannot list (LiteLLM answers 400, others 405) is asked the
+    deployment probe instead, so that a refused key still fails there."""
     try:
         page = await sora.list_page(limit=1)
     except AuthenticationError as exc:
-        raise CheckFailed(f"the endpoint refused the credentials ({exc.status}): check "
-                          "AZURE_OPENAI_API_KEY, or give the identity the 'Cognitive Services "
-                          "OpenAI User' role") from exc  # fmt: skip
-    except NotSupportedError:
-        return "reachable (it does not list videos: crash recovery will not resubmit blindly)"
+        raise CheckFailed(f"the endpoint refused the credentials ({exc.status}): "
+                          f"{CREDENTIALS_HELP}") from exc  # fmt: skip
+    except (NotSupportedError, InvalidRequestError) as cannot_list:
+        verdict, refusal = await _probe(sora)
+        if verdict == "credentials":
+            raise CheckFailed(f"the endpoint refused the credentials ({refusal}): "
+                              f"{CREDENTIALS_HELP}") from cannot_list  # fmt: skip
+        if verdict == "other":
+            raise CheckFailed(
+                f"the endpoint answers but refuses the bot's requests ({refusal}); it cannot "
+                f"list videos either ({cannot_list}). Behind a gateway: {CREDENTIALS_HELP}"
+            ) from cannot_list
+        return (f"reachable, credentials accepted; it cannot list videos ({cannot_list.status}), "
+                "so crash recovery will not resubmit blindly")  # fmt: skip
+    except NotFoundError as exc:
+        raise CheckFailed(f"no Videos API at this address ({exc}): check AZURE_OPENAI_ENDPOINT "
+                          "(https://RESOURCE.openai.azure.com, or a gateway's base URL)"
+                          ) from exc  # fmt: skip
     except SoraError as exc:
         raise CheckFailed(f"cannot reach the Videos API: {exc}") from exc
     return f"reachable, {len(page.data)} video(s) on the first page"
 
 
 async def _deployment(sora: SoraClient) -> str:
+    verdict, refusal = await _probe(sora)
+    if verdict == "exists":
+        return "exists (asked without making a video)"
+    if verdict == "missing":
+        hint = DeploymentNotFoundError.hint
+        raise CheckFailed(f"not found: it does not exist or was retired ({refusal}); {hint}")
+    if verdict == "credentials":
+        raise CheckFailed(f"the provider refused the credentials ({refusal}): behind a gateway, "
+                          "check the key in the gateway's own configuration")  # fmt: skip
+    raise CheckFailed(f"the endpoint refused the probe for another reason: {refusal}")
+
+
+Verdict = Literal["exists", "missing", "credentials", "other"]
+
+
+async def _probe(sora: SoraClient) -> tuple[Verdict, SoraError | None]:
+    """Ask for a video that cannot be made (an empty prompt, zero seconds) and read the
+    refusal: about those fields means the deployment exists and the credentials work; a
+    404 'deployment does not exist', or a 400 about the model (a gateway that does not
+    know it), means it is missing; 401/403 means credentials refused. Never makes a video."""
     try:
-        await sora.check_deployment()
+        refusal = await sora.check_deployment()
     except DeploymentNotFoundError as exc:
-        raise CheckFailed(f"not found: it does not exist or was retired ({exc.hint})") from exc
+        return "missing", exc
+    except AuthenticationError as exc:
+        return "credentials", exc
+    except (TransportError, ServerError) as exc:
+        raise CheckFailed(f"cannot reach the Videos API: {exc}") from exc
     except SoraError as exc:
-        raise CheckFailed(str(exc)) from exc
-    return "exists (asked without making a video)"
+        return "other", exc
+    text = refusal.message
+    if refusal.param in PROBE_FIELDS or PROBE_FIELD_NAMED.search(text):
+        return "exists", None
+    if refusal.param == "model" or sora.deployment in text:
+        return "missing", refusal
+    return "other", refusal
+
+
+PROBE_FIELDS = ("prompt", "seconds")
+# Azure names the field in `param`; a gateway may wrap Azure's answer in its message.
+PROBE_FIELD_NAMED = re.compile(r"""['"\\](prompt|seconds)['"\\]""")
 
 
 async def _database(settings: Settings) -> str:

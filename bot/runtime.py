@@ -74,7 +74,11 @@ class Runtime:
 async def open_runtime(
     settings: Settings, *, tuning: Mapping[str, Any] | None = None
 ) -> AsyncIterator[Runtime]:
-    """``tuning`` overrides RunnerConfig fields (tests and benchmarks run faster clocks)."""
+    """``tuning`` overrides RunnerConfig fields (tests and benchmarks run faster clocks),
+    and ``share_wait``/``share_give_up`` (see SlackDelivery)."""
+    tuning = dict(tuning or {})
+    share_wait = float(tuning.pop("share_wait", 10.0))
+    share_give_up = float(tuning.pop("share_give_up", 900.0))
     async with contextlib.AsyncExitStack() as stack:
         store = await stack.enter_async_context(await Store.open(settings.db_path))
         http = await stack.enter_async_context(
@@ -95,14 +99,19 @@ async def open_runtime(
         client = build_client(settings, metrics)
         cards = Cards(client, store)
         work_dir = Path(settings.db_path).parent / "sora-work"  # kept across restarts
-        delivery = MeteredDelivery(SlackDelivery(client, store, cards, session), metrics)
+        delivery = MeteredDelivery(
+            SlackDelivery(
+                client, store, cards, session, share_wait=share_wait, share_give_up=share_give_up
+            ),
+            metrics,
+        )
         config = RunnerConfig(
             work_dir=work_dir,
             max_running=settings.max_running_jobs,
             max_queued_per_user=settings.max_queued_per_user,
             job_timeout=settings.job_timeout,
         )
-        runner = JobRunner(store, sora, delivery, dataclasses.replace(config, **(tuning or {})))
+        runner = JobRunner(store, sora, delivery, dataclasses.replace(config, **tuning))
         token = settings.slack_bot_token.reveal() if settings.slack_bot_token else ""
         services = Services(
             settings=settings,

@@ -2,22 +2,36 @@
 
 The upload follows Slack's external flow (``files.getUploadURLExternal``, a raw POST of the
 bytes, ``files.completeUploadExternal`` with ``thread_ts``), streamed from disk in 1 MiB
-reads off the event loop, never whole in memory. The file id is remembered before the
-upload is completed, so a retried or resumed delivery checks ``files.info`` (and completes
-an upload left half-done) instead of sharing the video twice.
+reads off the event loop, never whole in memory.
+
+A video is delivered only when its share is *seen*: ``files.info`` shows the file shared in
+the job's channel. A file that exists is not proof (Slack may know a file from
+``files.getUploadURLExternal`` on, with no share). Two facts are written before the step
+that needs them, so a retry or a restart never shares twice and never gives up on a guess:
+the file id (before the bytes go up) and ``completion_sent_at`` (before the completion is
+sent; from then on a share may appear even if the answer was lost). A file whose
+completion was never sent is completed if its bytes arrived, or uploaded again; a file
+whose completion was sent is completed again if Slack lets it, and its share waited for;
+not seen within ``share_wait``, the delivery fails for now (``ShareNotVisible``) and is
+looked for again later, after a restart too. The job stays ``uploading`` until then. Only a
+file whose share has still not shown ``share_give_up`` (15 minutes) after its completion
+was first sent is uploaded again, taken as never shared.
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import os
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import IO, Any
 
 import aiohttp
 from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_async_handlers import AsyncConnectionErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import slack_ui
@@ -46,6 +60,10 @@ class UploadFailed(Exception):
     pass
 
 
+class ShareNotVisible(Exception):
+    """The upload was completed but its share is not visible yet: look again later."""
+
+
 class SlackDelivery:
     def __init__(
         self,
@@ -55,6 +73,7 @@ class SlackDelivery:
         http: aiohttp.ClientSession,
         *,
         share_wait: float = 10.0,
+        share_give_up: float = 900.0,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.client = client
@@ -62,7 +81,14 @@ class SlackDelivery:
         self.cards = cards
         self.http = http
         self.share_wait = share_wait
+        self.share_give_up = share_give_up
         self.sleep = sleep
+        # files.completeUploadExternal is not idempotent: a dropped connection is not
+        # retried blindly (a 429 is: nothing was done); the caller decides with what it knows.
+        self._once = copy.copy(client)
+        self._once.retry_handlers = [
+            h for h in client.retry_handlers if not isinstance(h, AsyncConnectionErrorRetryHandler)
+        ]
 
     async def job_updated(self, job: Job, queue_position: int | None) -> None:
         if not job.card_ts:
@@ -76,7 +102,7 @@ class SlackDelivery:
     async def deliver(self, job: Job, artifacts: Artifacts, remember: Remember) -> None:
         try:
             job = await self.cards.ensure(job)
-            if job.slack_file_id and await self._published(job):
+            if job.slack_file_id and await self._resume(job):
                 return
             await self._upload(job, artifacts, remember)
         except SlackApiError as exc:
@@ -86,7 +112,15 @@ class SlackDelivery:
             raise
 
     async def delivered_already(self, job: Job) -> bool:
-        return await self._published(job)
+        """Is the video seen shared in the job's channel (or removed in Slack since)?
+        Only looks: finishing a half-done upload is ``deliver``'s work."""
+        file_id = job.slack_file_id
+        if not file_id:
+            return False
+        file = await self._file(job, file_id)
+        if file is _DELETED:
+            return True
+        return await self._seen(job, file)
 
     async def retract(self, job: Job) -> None:
         if job.slack_file_id:
@@ -114,8 +148,8 @@ class SlackDelivery:
         file_id, url = str(resp["file_id"]), str(resp["upload_url"])
         job = await remember(file_id)  # before the video can become visible
         await self._stream(url, artifacts.video, size)
-        await self._complete(job)
-        await self._learn_share(job, file_id)
+        job = await self._complete(job)
+        await self._await_share(job, file_id)
 
     async def _stream(self, url: str, path: Path, size: int) -> None:
         headers = {"Content-Type": "application/octet-stream", "Content-Length": str(size)}
@@ -133,61 +167,112 @@ class SlackDelivery:
         finally:
             await asyncio.to_thread(handle.close)
 
-    async def _complete(self, job: Job) -> None:
+    async def _complete(self, job: Job) -> Job:
         parent = await self.cards.parent_label(job)
-        await self.client.files_completeUploadExternal(
-            files=[{"id": job.slack_file_id, "title": slack_ui.video_title(job)}],
-            channel_id=job.channel_id,
-            thread_ts=job.thread_ts or job.card_ts,
-            initial_comment=slack_ui.upload_comment(job, parent),
-        )
-
-    async def _published(self, job: Job) -> bool:
-        """Was ``job.slack_file_id`` shared already? An upload whose bytes arrived but was
-        never completed is completed now; only a file Slack never got needs a new upload."""
-        file_id = job.slack_file_id
-        if not file_id:
-            return False
+        first = job.completion_sent_at is None
+        if first:  # written before it is sent: its answer may be lost after it took effect
+            job = await self.store.update_job(job.id, completion_sent_at=time.time())
         try:
-            await self.client.files_info(file=file_id)
+            await self._once.files_completeUploadExternal(
+                files=[{"id": job.slack_file_id, "title": slack_ui.video_title(job)}],
+                channel_id=job.channel_id,
+                thread_ts=job.thread_ts or job.card_ts,
+                initial_comment=slack_ui.upload_comment(job, parent),
+            )
         except SlackApiError as exc:
-            error = _error(exc)
-            if error == "file_deleted":
-                return True  # someone removed it in Slack: never post it again
-            if error != "file_not_found":
-                raise
-            try:
-                await self._complete(job)
-            except SlackApiError as again:
+            if first and _refused(exc):  # Slack answered and did nothing
+                await self.store.update_job(job.id, completion_sent_at=None)
+            raise
+        return job
+
+    async def _resume(self, job: Job) -> bool:
+        """A retry or a restart with ``job.slack_file_id`` known. True when its share is
+        seen (or the file was removed in Slack); False when the file must be uploaded again;
+        ``ShareNotVisible`` when the completion was sent and the share is still awaited."""
+        file_id = job.slack_file_id
+        assert file_id is not None
+        file = await self._file(job, file_id)
+        if file is _DELETED:
+            return True  # someone removed it in Slack: never post it again
+        if await self._seen(job, file):
+            return True
+        if job.completion_sent_at is None:
+            try:  # never completed: complete it if its bytes arrived
+                job = await self._complete(job)
+            except SlackApiError as exc:
+                if _error(exc) in PERMANENT or not _refused(exc):
+                    raise  # no answer: it may have taken effect; looked at again later
                 log.info(
                     "job %d: upload %s cannot be completed (%s); uploading again",
                     job.id,
-                    job.slack_file_id,
-                    _error(again),
+                    file_id,
+                    _error(exc),
                 )
                 return False
             log.info("job %d: completed the upload %s left half-done", job.id, file_id)
-        await self._learn_share(job, file_id)
+            await self._await_share(job, file_id)
+            return True
+        try:  # sent before: in case it did not take effect (Slack refuses a second one)
+            await self._complete(job)
+        except SlackApiError as exc:
+            if _error(exc) in PERMANENT:
+                raise
+            log.info("job %d: completing %s again: %s", job.id, file_id, _error(exc))
+        try:
+            await self._await_share(job, file_id)
+        except ShareNotVisible:
+            if time.time() - job.completion_sent_at < self.share_give_up:
+                raise
+            log.warning(
+                "job %d: %s was never shared %.0fs after its completion; uploading again",
+                job.id,
+                file_id,
+                self.share_give_up,
+            )
+            return False
         return True
 
-    async def _learn_share(self, job: Job, file_id: str) -> None:
-        """Find the message that shows the video (Slack shares asynchronously), so that
-        reactions on it map back to the job."""
+    async def _file(self, job: Job, file_id: str) -> dict[str, Any] | None:
+        """``files.info``'s file, None when Slack does not know it (yet), or _DELETED."""
+        try:
+            info = await self.client.files_info(file=file_id)
+        except SlackApiError as exc:
+            error = _error(exc)
+            if error == "file_deleted":
+                return _DELETED
+            if error == "file_not_found":
+                return None
+            raise
+        return dict(info.get("file") or {})
+
+    async def _seen(self, job: Job, file: dict[str, Any] | None) -> bool:
+        ts = _share_ts(file or {}, job.channel_id)
+        if ts is None:
+            return False
+        if ts != job.video_message_ts:
+            await self.store.update_job(job.id, video_message_ts=ts)
+        return True
+
+    async def _await_share(self, job: Job, file_id: str) -> None:
+        """Wait for the share to show (Slack shares asynchronously); it is the proof of
+        delivery, and its ts maps reactions on the video back to the job."""
         delay, waited = 0.1, 0.0
-        while waited <= self.share_wait:
-            try:
-                info = await self.client.files_info(file=file_id)
-            except SlackApiError as exc:
-                log.info("job %d: files.info: %s", job.id, _error(exc))
+        while True:
+            file = await self._file(job, file_id)
+            if file is _DELETED or await self._seen(job, file):
                 return
-            ts = _share_ts(info.get("file") or {}, job.channel_id)
-            if ts:
-                await self.store.update_job(job.id, video_message_ts=ts)
-                return
+            if waited >= self.share_wait:
+                break
             await self.sleep(delay)
             waited += delay
             delay = min(delay * 2, 2.0)
-        log.warning("job %d: the share of %s is not visible yet", job.id, file_id)
+        log.warning(
+            "job %d: the share of %s is not visible yet; looking again later", job.id, file_id
+        )
+        raise ShareNotVisible(f"the share of {file_id} is not visible yet")
+
+
+_DELETED: dict[str, Any] = {"deleted": True}  # files.info said file_deleted
 
 
 def _share_ts(file: dict[str, Any], channel_id: str) -> str | None:
@@ -197,6 +282,12 @@ def _share_ts(file: dict[str, Any], channel_id: str) -> str | None:
             if share.get("ts"):
                 return str(share["ts"])
     return None
+
+
+def _refused(exc: SlackApiError) -> bool:
+    """Slack answered ``ok: false`` (HTTP 200): the call was refused and did nothing. A 5xx
+    or a lost answer says nothing about whether it took effect."""
+    return getattr(exc.response, "status_code", None) == 200
 
 
 def _error(exc: SlackApiError) -> str:

@@ -156,6 +156,8 @@ async def slack_rig(
     emulator_config: EmulatorConfig | None = None,
     fake: FakeSlack | None = None,
     cards_per_minute: float = 6000.0,
+    share_wait: float = 10.0,
+    share_give_up: float = 900.0,
     **settings: Any,
 ) -> AsyncIterator[SlackRig]:
     fake = fake or FakeSlack(member_channels={"C1"}, scopes=manifest_scopes())
@@ -163,7 +165,15 @@ async def slack_rig(
     async with (
         fake.serve(),
         emulator.serve(),
-        run_bot(fake, emulator, tmp_path, cards_per_minute, **settings) as rig,
+        run_bot(
+            fake,
+            emulator,
+            tmp_path,
+            cards_per_minute,
+            share_wait=share_wait,
+            share_give_up=share_give_up,
+            **settings,
+        ) as rig,
     ):
         yield rig
 
@@ -174,6 +184,9 @@ async def run_bot(
     emulator: Emulator,
     tmp_path: Path,
     cards_per_minute: float = 6000.0,
+    *,
+    share_wait: float = 10.0,
+    share_give_up: float = 900.0,
     **settings: Any,
 ) -> AsyncIterator[SlackRig]:
     """The bot (runtime + Socket Mode handler) against an already served fake and emulator;
@@ -186,10 +199,15 @@ async def run_bot(
         azure_openai_endpoint=emulator.base_url,
         azure_openai_api_key=Secret("emulator-key"),
         db_path=tmp_path / "bot.db",
-        **settings,
     )
+    config = replace(config, **settings)  # may point the bot elsewhere (a proxy)
     fake.socket_connected.clear()
-    async with open_runtime(config, tuning=fast_tuning(tmp_path / "work")) as runtime:
+    tuning = {
+        **fast_tuning(tmp_path / "work"),
+        "share_wait": share_wait,
+        "share_give_up": share_give_up,
+    }
+    async with open_runtime(config, tuning=tuning) as runtime:
         runtime.cards.throttle.per_minute = cards_per_minute
         handler = AsyncSocketModeHandler(runtime.app, "xapp-test")
         await runtime.start()

@@ -403,3 +403,60 @@ async def test_payload_builders(fake: FakeSlack):
     action = fake.block_action("cancel", "42", "U1", "C1", event["ts"])
     assert action["actions"][0]["value"] == "42"
     assert action["message"]["ts"] == event["ts"]
+
+
+@pytest.mark.parametrize("visible", [True, False])
+async def test_files_info_before_the_upload_is_completed(
+    fake: FakeSlack, client: AsyncWebClient, visible: bool
+) -> None:
+    """A bot upload exists from files.getUploadURLExternal on. Whether files.info shows it
+    before completion (with no shares) or says file_not_found is not documented: the fake
+    does either, and never shows a share before completeUploadExternal."""
+    fake.pending_files_visible = visible
+    got = await client.files_getUploadURLExternal(filename="a.mp4", length=3)
+    fid = str(got["file_id"])
+
+    async def info() -> dict[str, Any] | None:
+        if not visible:
+            assert error_of(await refused(client.files_info(file=fid))) == "file_not_found"
+            return None
+        return dict((await client.files_info(file=fid))["file"])
+
+    pending = await info()
+    assert (pending is not None) == visible
+    assert pending is None or (pending["shares"], pending["size"]) == ({}, 0)
+    async with aiohttp.ClientSession() as s, s.post(got["upload_url"], data=b"abc") as r:
+        assert r.status == 200
+    uploaded = await info()
+    assert uploaded is None or (uploaded["shares"], uploaded["size"]) == ({}, 3)
+    await client.files_completeUploadExternal(files=[{"id": fid, "title": "a"}], channel_id="C1")
+    assert (await wait_for_share(client, fid))["shares"]["public"]["C1"]
+
+
+async def test_upload_faults_before_and_after_the_bytes_arrive(fake: FakeSlack) -> None:
+    async with aiohttp.ClientSession() as session:
+
+        async def post(fid: str) -> int:
+            url = f"{fake.base_url}/upload/{fid}"
+            try:
+                async with session.post(url, data=b"abc") as r:
+                    return r.status
+            except aiohttp.ClientError:
+                return 0  # the connection was dropped
+
+        async def ticket() -> str:
+            async with session.post(
+                f"{fake.base_url}/api/files.getUploadURLExternal",
+                params={"filename": "a.mp4", "length": "3"},
+                headers={"Authorization": f"Bearer {fake.bot_token}"},
+            ) as r:
+                return str((await r.json())["file_id"])
+
+        fake.drop_next("upload")
+        fid = await ticket()
+        assert (await post(fid), fake.files[fid].received) == (0, 0)  # nothing taken
+        fake.fail_after_success("upload", mode="drop")
+        assert (await post(fid), fake.files[fid].received) == (0, 3)  # taken, answer lost
+        fake.fail_after_success("upload", mode="500")
+        fid = await ticket()
+        assert (await post(fid), fake.files[fid].state) == (500, "uploaded")

@@ -56,3 +56,7 @@ class EmulatorConfig:
     poll_after_ms: int | None = None
     video_bytes: int | None = None
     accept_remix_video_id: bool = False
+    # How content reaches the client, as gateways and Azure's own storage may deliver it:
+    content_gzip: bool = False  # gzipped whatever was asked; Content-Length is the gzip size
+    content_chunked: bool = False  # chunked transfer, no Content-Length
+    content_redirect: bool = False  # 302 to a signed URL of the storage (another origin)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import struct
+import zlib
 from collections.abc import Iterator
 from importlib import resources
 
@@ -111,16 +112,54 @@ class Assets:
             left -= n
 
 
+def _gzipped(chunks: Iterator[bytes | memoryview]) -> Iterator[bytes]:
+    packer = zlib.compressobj(6, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    for chunk in chunks:
+        if out := packer.compress(chunk):
+            yield out
+    yield packer.flush()
+
+
+async def send_content(
+    request: web.Request,
+    *,
+    ctype: str,
+    total: int,
+    chunks: Iterator[bytes | memoryview],
+    gzip: bool,
+    chunked: bool,
+    cut_after: int | None,
+) -> web.StreamResponse:
+    """Serve content as a gateway may: gzipped whatever the client asked (Content-Length is
+    then the compressed size), and/or chunked with no Content-Length."""
+    headers = {"Content-Type": ctype}
+    length: int | None = total
+    if gzip:
+        headers["Content-Encoding"] = "gzip"
+        if chunked:
+            chunks = _gzipped(chunks)
+        else:
+            data = b"".join(_gzipped(chunks))
+            length, chunks = len(data), iter([data])
+    if chunked:
+        length = None
+    response = web.StreamResponse(headers=headers)
+    return await stream_body(request, response, length, chunks, cut_after)
+
+
 async def stream_body(
     request: web.Request,
     response: web.StreamResponse,
-    total: int,
+    total: int | None,
     chunks: Iterator[bytes | memoryview],
     cut_after: int | None = None,
 ) -> web.StreamResponse:
-    """Stream `chunks` with a Content-Length of `total`; with `cut_after`, close the connection
-    once that many body bytes are out (the client sees a truncated body)."""
-    response.content_length = total
+    """Stream `chunks` with a Content-Length of `total` (None: chunked); with `cut_after`,
+    close the connection once that many body bytes are out (the client sees a cut body)."""
+    if total is None:
+        response.enable_chunked_encoding()
+    else:
+        response.content_length = total
     await response.prepare(request)
     written = 0
     try:

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from aiohttp import web
 
 from .config import MODEL_SIZES, EmulatorConfig
-from .content import Assets, stamp, stream_body
+from .content import Assets, send_content, stamp
 from .errors import ApiError, bad_request, envelope, invalid_type, invalid_value, moderation_input
 from .faults import FaultQueue
 from .state import FACE_TOKEN, VideoRecord
+from .storage import Storage
 from .store import VideoStore
 from .validation import (
     check_image,
@@ -40,11 +41,14 @@ class Handlers:
         store: VideoStore,
         assets: Assets,
         faults: FaultQueue,
+        *,
+        storage: Storage,
     ) -> None:
         self._config = config
         self._store = store
         self._assets = assets
         self._faults = faults
+        self._storage = storage
 
     def _now(self) -> float:
         return self._store.clock()
@@ -184,17 +188,30 @@ class Handlers:
                 "Content is available only for completed videos."
             )
             raise ApiError(config.content_not_ready_status, envelope(message))
-        cut = self._faults.take(("cut",), request.method, request.path)
-        cut_after = cut.after_bytes if cut is not None else None
-        if variant == "video":
-            mark = stamp(record.id, record.prompt)
-            total, chunks = self._assets.video(record.size, config.video_bytes, mark)
-            ctype = "video/mp4"
-        else:
+        video_bytes = config.video_bytes
+
+        def body() -> tuple[str, int, Iterator[bytes | memoryview]]:
+            if variant == "video":
+                mark = stamp(record.id, record.prompt)
+                total, chunks = self._assets.video(record.size, video_bytes, mark)
+                return "video/mp4", total, chunks
             if variant == "thumbnail":
                 data, ctype = self._assets.thumbnail(record.size), "image/webp"
             else:
                 data, ctype = self._assets.spritesheet(record.size), "image/jpeg"
-            total, chunks = len(data), iter([data])
-        response = web.StreamResponse(headers={"Content-Type": ctype})
-        return await stream_body(request, response, total, chunks, cut_after)
+            return ctype, len(data), iter([data])
+
+        if config.content_redirect:
+            location = self._storage.link(f"{record.id}/{variant}", body)
+            return web.Response(status=302, headers={"Location": location})
+        cut = self._faults.take(("cut",), request.method, request.path)
+        ctype, total, chunks = body()
+        return await send_content(
+            request,
+            ctype=ctype,
+            total=total,
+            chunks=chunks,
+            gzip=config.content_gzip,
+            chunked=config.content_chunked,
+            cut_after=cut.after_bytes if cut is not None else None,
+        )

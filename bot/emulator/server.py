@@ -22,6 +22,7 @@ from .errors import ApiError, envelope, gateway_401, gateway_404, generic
 from .faults import Fault, FaultQueue
 from .handlers import Handlers
 from .state import RecordedRequest, VideoRecord
+from .storage import Storage
 from .store import VideoStore
 
 PREFIXES = ("/openai/v1", "/v1")
@@ -53,7 +54,10 @@ class Emulator:
         self._store = VideoStore(self.clock)
         self._faults = FaultQueue()
         self._chaos: tuple[float, random.Random, tuple[str, ...], tuple[int, ...]] | None = None
-        self._handlers = Handlers(lambda: self.config, self._store, Assets(), self._faults)
+        self.storage = Storage(lambda: self.config, self._faults, self.clock)
+        self._handlers = Handlers(
+            lambda: self.config, self._store, Assets(), self._faults, storage=self.storage
+        )
         self.app = self._build_app()
 
     # -- inspection ------------------------------------------------------------------------
@@ -163,12 +167,13 @@ class Emulator:
         runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=1.0)
         await runner.setup()
         try:
-            site = web.TCPSite(runner, host, port)
-            await site.start()
-            bound_port = runner.addresses[0][1]
-            shown = f"[{host}]" if ":" in host else host
-            self.base_url = f"http://{shown}:{bound_port}"
-            yield self.base_url
+            async with self.storage.serve(host):  # content redirects land on another origin
+                site = web.TCPSite(runner, host, port)
+                await site.start()
+                bound_port = runner.addresses[0][1]
+                shown = f"[{host}]" if ":" in host else host
+                self.base_url = f"http://{shown}:{bound_port}"
+                yield self.base_url
         finally:
             self.base_url = None
             await runner.cleanup()

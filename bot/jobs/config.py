@@ -24,5 +24,6 @@ class RunnerConfig:
     auth_hold: float = 60.0  # pause admission after the endpoint refused our credentials
     retry_floor: float = 1.0  # first wait before retrying a download or an upload
     retry_ceiling: float = 60.0
+    max_download_failures: int = 6  # in a row, the same way: then the job fails with why
     cleanup_interval: float = 30.0
     tick: float = 5.0  # admission looks again at least this often

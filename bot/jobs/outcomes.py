@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from bot.sora import (
@@ -10,8 +11,10 @@ from bot.sora import (
     InputModerationError,
     InvalidRequestError,
     NotFoundError,
+    RateLimitError,
     SoraError,
     SoraValidationError,
+    TransportError,
     Video,
 )
 
@@ -33,6 +36,7 @@ PARENT_UNAVAILABLE = "parent_unavailable"
 UNCONFIRMED = "unconfirmed"
 INPUT_MISSING = "input_missing"
 DELIVERY_REFUSED = "delivery_refused"
+DOWNLOAD_FAILED = "download_failed"
 
 
 def from_video(video: Video) -> Outcome:
@@ -117,3 +121,21 @@ def gave_up(attempts: int) -> Outcome:
 
 def delivery_refused(why: str) -> Outcome:
     return Outcome(DELIVERY_REFUSED, f"The video was made but could not be posted: {why}")
+
+
+def download_failed(tries: int, why: str) -> Outcome:
+    return Outcome(
+        DOWNLOAD_FAILED,
+        f"The video was made but its download failed {tries} times the same way ({why}), "
+        "so the bot stopped trying. An admin can run `sora-bot check`; a gateway in front "
+        "of the video service may be changing the answer.",
+    )
+
+
+def failure_kind(exc: SoraError) -> str | None:
+    """How a download failed, to tell "the same way again" (figures left out). None for an
+    endpoint that is down or busy (never reached, 429): the job waits for it, as a create
+    does, until the video expires."""
+    if isinstance(exc, RateLimitError) or (isinstance(exc, TransportError) and not exc.sent):
+        return None
+    return f"{type(exc).__name__}: {re.sub(r'[0-9]+', 'N', str(exc))}"

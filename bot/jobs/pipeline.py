@@ -237,7 +237,7 @@ class Pipeline:
         assert job.video_id is not None
         files = self.paths(job)
         await asyncio.to_thread(private_dir, self.config.work_dir)  # 0700 before any byte
-        attempt = 0
+        attempt, same, last = 0, 0, ""
         while True:
             if self.expired(job):
                 return await self.fail(job, outcomes.expired())
@@ -249,6 +249,11 @@ class Pipeline:
             except SoraError as exc:
                 attempt += 1
                 log.warning("job %d: download failed (%s), attempt %d", job.id, exc, attempt)
+                way = outcomes.failure_kind(exc)
+                same = same + 1 if way is not None and way == last else int(way is not None)
+                last = way or ""
+                if same >= self.config.max_download_failures:
+                    return await self.fail(job, outcomes.download_failed(same, str(exc)))
                 if await self.nap(job.id, self.backoff(attempt)):
                     return None
         try:
@@ -291,7 +296,8 @@ class Pipeline:
 
     def _rememberer(self, job: Job) -> Callable[[str], Awaitable[Job]]:
         async def remember(ref: str) -> Job:
-            return await self.store.update_job(job.id, slack_file_id=ref)
+            # A new publication: no completion has been sent for it yet.
+            return await self.store.update_job(job.id, slack_file_id=ref, completion_sent_at=None)
 
         return remember
 

@@ -16,7 +16,7 @@ import httpx
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from bot.sora.auth import Auth, TokenAuth
-from bot.sora.download import read_bounded, stream_to
+from bot.sora.download import fetch_content
 from bot.sora.errors import (
     APIError,
     AuthenticationError,
@@ -198,10 +198,12 @@ class SoraClient:
 
         return await self._retrying(once, retryable_read, "download")
 
-    async def check_deployment(self) -> None:
-        """Learn whether the deployment exists without making a video: a create that cannot
-        succeed (an empty prompt, zero seconds) is refused with 400 when the deployment
-        exists, and 404 when it does not. Raises the API's error otherwise."""
+    async def check_deployment(self) -> InvalidRequestError:
+        """Ask about the deployment without making a video: a create that cannot succeed
+        (an empty prompt, zero seconds). Returns the 400 that refused it (which says what
+        it objected to: the fields when the deployment exists, the model behind some
+        gateways when it does not); raises the API's error otherwise (a 404 for a
+        deployment that does not exist at Azure, a 401 for refused credentials)."""
         fields = {
             "model": (None, self.deployment),
             "prompt": (None, ""),
@@ -209,31 +211,25 @@ class SoraClient:
         }
         try:
             await self._send("POST", "/videos", files=fields)
-        except InvalidRequestError:
-            return
+        except InvalidRequestError as refusal:
+            return refusal
         raise InvalidResponseError("the endpoint accepted an impossible request")
 
     # -- plumbing -----------------------------------------------------------------------
 
     async def _download_once(self, video_id: str, variant: str, target: Path, part: Path) -> int:
         url = f"{self._base}/videos/{_seg(video_id)}/content"
-        headers = {**(await self._auth.headers()), "Accept": "application/binary"}
         try:
-            async with self._http.stream(
-                "GET", url, params={"variant": variant}, headers=headers
-            ) as resp:
-                if resp.status_code >= 400:
-                    raw = await read_bounded(resp)
-                    raise self._error(resp, raw)
-                ctype = resp.headers.get("content-type", "")
-                if ctype.startswith(("application/json", "text/")):
-                    raise InvalidResponseError(f"content answered {ctype!r}, not a media file")
-                expected = resp.headers.get("content-length")
-                written = await stream_to(resp, part, variant)
+            written = await fetch_content(
+                self._http,
+                url,
+                params={"variant": variant},
+                headers=await self._auth.headers(),
+                variant=variant,
+                part=part,
+            )
         except httpx.TransportError as exc:
             raise _transport(exc) from exc
-        if expected is not None and expected.isdigit() and written != int(expected):
-            raise TransportError(f"download cut after {written} of {expected} bytes", sent=True)
         await asyncio.to_thread(os.replace, part, target)
         return written
 

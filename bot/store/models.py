@@ -117,6 +117,7 @@ class Job:
     dedupe_key: str | None
     cleanup_pending: bool = False  # provider/Slack clean-up owed after the job ended
     card_shown: str | None = None  # the state the card last showed in Slack
+    completion_sent_at: float | None = None  # slack_file_id's upload completion was sent
     # Kept by the store itself (schema v2), never written by callers:
     admitted_at: float | None = None  # last queued -> submitting; cleared on requeue
     deleted_from: JobState | None = None  # the state a deleted job was in

@@ -126,6 +126,9 @@ _V5_VISIBILITY: Migration = (
     """,
     "CREATE INDEX jobs_queued_by_requester ON jobs (requester_id, state)",
 )
+# v6: when files.completeUploadExternal was first sent for the job's Slack file: from then
+# on the share may appear (even if the answer was lost), so the file is never uploaded again.
+_V6_UPLOAD_COMPLETION: Migration = ("ALTER TABLE jobs ADD COLUMN completion_sent_at REAL",)
 
 MIGRATIONS: tuple[Migration, ...] = (
     _V1_JOBS,
@@ -133,6 +136,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _V3_CLEANUP,
     _V4_CARDS,
     _V5_VISIBILITY,
+    _V6_UPLOAD_COMPLETION,
 )
 LATEST_VERSION = len(MIGRATIONS)
 

@@ -129,11 +129,16 @@ class FakeSlack(PayloadsMixin):
             Fault("fail", times, status=status, retry_after=retry_after, error=error)
         )
 
+    def drop_next(self, method: str, *, times: int = 1) -> None:
+        """Close the connection before the call takes effect (`upload`: the upload URL)."""
+        self._faults.setdefault(method, deque()).append(Fault("drop", times))
+
     def slow_next(self, method: str, seconds: float, *, times: int = 1) -> None:
         self._faults.setdefault(method, deque()).append(Fault("slow", times, seconds=seconds))
 
     def fail_after_success(self, method: str, *, mode: str = "drop", times: int = 1) -> None:
-        """Performs the call, then drops the connection (`drop`) or answers 500 (`500`)."""
+        """Performs the call, then drops the connection (`drop`) or answers 500 (`500`).
+        `method` "upload" targets the upload URL (the bytes are kept)."""
         if mode not in ("drop", "500"):
             raise ValueError(mode)
         self._faults.setdefault(method, deque()).append(Fault("after_success", times, mode=mode))
@@ -206,6 +211,9 @@ class FakeSlack(PayloadsMixin):
         slow = self._take_fault(method, "slow")
         if slow is not None:
             await asyncio.sleep(slow.seconds)
+        if self._take_fault(method, "drop") is not None and request.transport is not None:
+            request.transport.close()
+            return _Dropped(status=499)
         fault = self._take_fault(method, "fail")
         if fault is not None:
             return self._fault_response(fault)

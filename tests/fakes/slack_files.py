@@ -38,6 +38,10 @@ class FilesMixin(ViewsMixin):
     def _init_files(self) -> None:
         self.downloads: list[dict[str, Any]] = []
         self.external_requests: list[dict[str, Any]] = []
+        # files.info on a bot upload that is not completed yet: True answers the file (it
+        # exists from files.getUploadURLExternal on, with no shares); False file_not_found.
+        # Which one Slack does is not documented: the bot must be right with either.
+        self.pending_files_visible = True
 
     # -- file objects ----------------------------------------------------------------------------
     def _file_json(self, f: StoredFile) -> dict[str, Any]:
@@ -143,6 +147,12 @@ class FilesMixin(ViewsMixin):
         return {"upload_url": f"{self.base_url}/upload/{f.id}", "file_id": f.id}
 
     async def _upload(self, request: web.Request) -> web.StreamResponse:
+        slow = self._take_fault("upload", "slow")
+        if slow is not None:
+            await asyncio.sleep(slow.seconds)
+        if self._take_fault("upload", "drop") is not None and request.transport is not None:
+            request.transport.close()  # before the bytes were taken
+            return web.Response(status=499)
         fault = self._take_fault("upload", "fail")
         if fault is not None:
             return web.Response(status=fault.status, text=f"fault {fault.status}")
@@ -165,6 +175,12 @@ class FilesMixin(ViewsMixin):
         if head.startswith(PNG_MAGIC) and len(head) >= 24:
             f.original_w = int.from_bytes(head[16:20], "big")
             f.original_h = int.from_bytes(head[20:24], "big")
+        after = self._take_fault("upload", "after_success")
+        if after is not None and after.mode == "drop" and request.transport is not None:
+            request.transport.close()  # the bytes arrived; the answer is lost
+            return web.Response(status=499)
+        if after is not None:
+            return web.Response(status=500, text="fault 500")
         return web.Response(text=f"OK - {count}", content_type="text/plain")
 
     async def _files_complete_upload(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -248,7 +264,8 @@ class FilesMixin(ViewsMixin):
 
     def _live_file(self, args: dict[str, Any]) -> StoredFile:
         f = self.files.get(str(args.get("file") or ""))
-        if f is None or (f.bot_upload and f.state != "completed" and not f.deleted):
+        pending = f is not None and f.bot_upload and f.state != "completed" and not f.deleted
+        if f is None or (pending and not self.pending_files_visible):
             raise SlackError("file_not_found")
         if f.deleted:
             raise SlackError("file_deleted")

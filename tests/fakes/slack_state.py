@@ -115,7 +115,7 @@ class Ack:
 
 @dataclass
 class Fault:
-    kind: str  # fail | slow | after_success
+    kind: str  # fail | slow | drop | after_success
     times: int
     status: int = 429
     retry_after: int = 1
