@@ -46,6 +46,13 @@ _BILLABLE = """(
 )"""
 
 
+# The highest version number in a thread ("v3" -> 3; 0 in a new thread).
+NEXT_LABEL_SQL = (
+    "SELECT COALESCE(MAX(CAST(substr(version_label, 2) AS INTEGER)), 0)"
+    " FROM jobs WHERE channel_id = ? AND thread_ts = ? AND version_label IS NOT NULL"
+)
+
+
 def _marks(n: int) -> str:
     return ", ".join("?" * n)
 
@@ -148,6 +155,12 @@ class StoreQueries(StoreBase):
             f"{SELECT_JOBS} WHERE channel_id = ? AND thread_ts = ? AND version_label = ?",
             (channel_id, thread_ts, label.strip().lower()),
         )
+
+    async def next_version_label(self, channel_id: str, thread_ts: str | None) -> str:
+        """The label set_card would give a new card there now ("v1" in a new thread)."""
+        if thread_ts is None:
+            return "v1"
+        return f"v{int(await self._scalar(NEXT_LABEL_SQL, (channel_id, thread_ts))) + 1}"
 
     # -- listings and usage -----------------------------------------------------------------
 

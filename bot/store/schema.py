@@ -115,7 +115,17 @@ _V4_CARDS: Migration = (
     "UPDATE jobs SET card_shown = state WHERE card_ts IS NOT NULL",
 )
 
-MIGRATIONS: tuple[Migration, ...] = (_V1_JOBS, _V2_ADMISSION, _V3_CLEANUP, _V4_CARDS)
+# v5: a digest of the text and blocks each card last showed, so an edit that would change
+# nothing is never sent, across restarts too (NULL: unknown, the next edit is sent).
+_V5_CARD_DIGEST: Migration = ("ALTER TABLE jobs ADD COLUMN card_digest TEXT",)
+
+MIGRATIONS: tuple[Migration, ...] = (
+    _V1_JOBS,
+    _V2_ADMISSION,
+    _V3_CLEANUP,
+    _V4_CARDS,
+    _V5_CARD_DIGEST,
+)
 LATEST_VERSION = len(MIGRATIONS)
 
 
