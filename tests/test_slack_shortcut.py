@@ -50,8 +50,11 @@ def person_message(
 
 async def open_modal(rig: SlackRig, message: dict[str, Any], user: str = "U1") -> dict[str, Any]:
     payload = rig.fake.message_shortcut(slack_ui.SHORTCUT_FROM_MESSAGE, message, user=user)
+    before = len(modals(rig, slack_ui.VIEW_OPTIONS))
     await rig.send("interactive", payload)
-    views = await eventually(lambda: modals(rig, slack_ui.VIEW_OPTIONS), "no options modal")
+    views = await eventually(  # this shortcut's modal, not one an earlier shortcut opened
+        lambda: modals(rig, slack_ui.VIEW_OPTIONS)[before:], "no options modal"
+    )
     view: dict[str, Any] = views[-1]
     return view
 
