@@ -24,6 +24,7 @@ BENCHES = (
     ("Memory: download", "download_memory.py", [], ["--mb", "50"]),
     ("Memory: delivery into Slack", "delivery_memory.py", [], ["--mb", "50"]),
     ("Scale", "scale.py", [], ["--jobs", "200"]),
+    ("Cards under load", "cards_under_load.py", [], ["--quick"]),
 )
 GOAL = re.compile(r"(goal[^\n]*?(PASS|FAIL))", re.I)
 
