@@ -29,6 +29,9 @@ SELECT queue.* FROM queue LEFT JOIN served USING (requester_id)
 ORDER BY queue.round, served.last_admitted IS NOT NULL, served.last_admitted, queue.first_id
 LIMIT ?
 """
+# The same order, ids only: places in line are asked for often (every admission tick, every
+# card post), and building a Job per queued row made that cost grow with the line.
+_FAIR_QUEUE_IDS = _FAIR_QUEUE.replace("SELECT queue.* FROM", "SELECT queue.id FROM")
 
 _BLOCKED_QUEUE = f"""
 SELECT {_J_COLUMNS} FROM jobs AS j LEFT JOIN jobs AS p ON p.id = j.parent_job_id
@@ -84,9 +87,11 @@ class StoreQueries(StoreBase):
     async def queue_positions(self) -> dict[int, int]:
         """Job id -> 1-based place for every queued job: the admissible ones in admission
         order, then the remixes waiting for their parent, oldest first."""
-        admissible = await self._jobs(_FAIR_QUEUE, (-1,))
-        blocked = await self._jobs(_BLOCKED_QUEUE)
-        return {job.id: place for place, job in enumerate(admissible + blocked, start=1)}
+        admissible = await self._rows(_FAIR_QUEUE_IDS, (-1,))
+        blocked = await self._rows(
+            _BLOCKED_QUEUE.replace(f"SELECT {_J_COLUMNS} FROM", "SELECT j.id FROM")
+        )
+        return {int(row[0]): place for place, row in enumerate(admissible + blocked, start=1)}
 
     async def blocked_remixes(self) -> list[Job]:
         """Queued remixes whose parent ended without a video (failed, canceled, deleted):
