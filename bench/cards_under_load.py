@@ -15,9 +15,9 @@ minutes of production, so that a few jobs finish (and the line moves) during the
 the queue outlasts it. After ``--seconds`` from the first command the figures are taken
 and the bot is stopped as on SIGTERM.
 
-Three runs, same prompts: ``ranked`` (the bot as shipped), ``fifo`` (the same bot with the
-first-come throttle it had before, bench/_fifothrottle.py), and ``bare`` (a bare Bolt app
-that only acks, for the ack baseline).
+Three runs, same prompts, in this order: ``fifo`` (the bot with the first-come throttle it
+had before, bench/_fifothrottle.py), ``ranked`` (the bot as shipped), and ``bare`` (a bare
+Bolt app that only acks, for the ack baseline).
 
 Figures (from what the fake Slack saw):
 - start -> card: for each video the emulator accepted, from its create to the first card
@@ -197,7 +197,7 @@ def main() -> None:
     async def bench() -> dict[str, Result]:
         out = {}
         with tempfile.TemporaryDirectory() as tmp:
-            for name in ("ranked", "fifo", "bare"):
+            for name in ("fifo", "ranked", "bare"):  # the bot measured neither first nor last
                 out[name] = await run_one(name, args, texts, Path(tmp) / name)
         return out
 

@@ -934,10 +934,16 @@ async def still_alive(ctx: Ctx) -> list[str]:
     problems = []
     if sora_calls(rig) != ctx.sora_expected:
         problems.append(f"{sora_calls(rig)} Sora requests, {ctx.sora_expected} expected")
+    before = await job_count(rig)
     _, latency, _ = await rig.command("still alive --landscape")
     if latency > 3.0:
         problems.append(f"the last command was acked after {latency:.1f} s")
-    job_id = await job_count(rig)
+
+    async def queued() -> int | None:  # the ack comes first; the row a moment later
+        count = await job_count(rig)
+        return count if count > before else None
+
+    job_id = await until(queued, 10, "the last command made no job")
     job = await rig.wait_state(job_id, S.DELIVERED)
     if job.prompt != "still alive":
         problems.append(f"the last job is {job.prompt!r}")
