@@ -10,7 +10,8 @@ production where Slack and Azure are remote. ``--role bot`` is the whole bot
 (``open_runtime`` + ``AsyncSocketModeHandler``, as ``bot.serve`` wires it); ``--role bare``
 is a bare Bolt ``AsyncApp`` with one ``/sora`` listener that only acks, behind the same
 handler class. ``--cards naive`` swaps the card throttle for one that edits every card
-change at once (the scale baseline).
+change at once (the scale baseline); ``--cards fifo`` for the first-come throttle the bot
+had before issue 19 (bench/_fifothrottle.py, the cards_under_load baseline).
 
 The child speaks JSON lines: it prints ``{"ready": ...}`` once connected, then answers each
 ``mark`` read on stdin with a snapshot (CPU seconds, event-loop lag since the last mark,
@@ -83,14 +84,18 @@ async def until(check: Callable[[], Awaitable[T | None]], limit: float, every: f
 # -- the parent side -------------------------------------------------------------------------
 
 
-def new_fake(**kw: Any) -> Any:
-    """A FakeSlack that grants the manifest's scopes and counts Tier 3 refusals (429s)."""
+def new_fake(channels: int = 1, **kw: Any) -> Any:
+    """A FakeSlack that grants the manifest's scopes, has the bot in ``channels`` channels
+    (C1, C2, ...) and counts Tier 3 refusals (429s). chat.postMessage is limited per
+    channel as Slack does (about 1 a second): spread many cards over channels."""
     from fakes.slack import FakeSlack
     from slackrig import manifest_scopes
 
+    members = {f"C{n}" for n in range(1, channels + 1)}
+
     class CountingFake(FakeSlack):
         def __init__(self, **kw: Any) -> None:
-            super().__init__(member_channels={"C1"}, scopes=manifest_scopes(), **kw)
+            super().__init__(member_channels=members, scopes=manifest_scopes(), **kw)
             self.refusals: list[tuple[str, float]] = []  # (method, time) of each 429
 
         def _tier3_check(self, method: str) -> None:
@@ -103,18 +108,20 @@ def new_fake(**kw: Any) -> Any:
     return CountingFake(**kw)
 
 
-def cards_posted(fake: Any, channel: str = "C1") -> int:
-    """Top-level bot messages in the channel: the job cards."""
+def cards_posted(fake: Any, channel: str | None = None) -> int:
+    """Top-level bot messages in the channel (None: in every channel): the job cards."""
     return sum(
         1
         for m in fake.messages.values()
-        if m.channel == channel and m.bot_id and not m.is_reply and not m.orphan
+        if channel in (None, m.channel) and m.bot_id and not m.is_reply and not m.orphan
     )
 
 
-def videos_shared(fake: Any, channel: str = "C1") -> int:
+def videos_shared(fake: Any, channel: str | None = None) -> int:
     """Bot replies carrying a file: the delivered videos."""
-    return sum(1 for m in fake.messages.values() if m.channel == channel and m.is_reply and m.files)
+    return sum(
+        1 for m in fake.messages.values() if channel in (None, m.channel) and m.is_reply and m.files
+    )
 
 
 async def burst(fake: Any, payloads: list[dict[str, Any]], wait: float = 30.0) -> list[float]:
@@ -253,7 +260,7 @@ class NaiveThrottle:
         self.sent = 0
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def submit(self, key: Hashable, value: Any, *, urgent: bool = False) -> None:
+    def submit(self, key: Hashable, value: Any, rank: int = 0) -> None:
         self.sent += 1
         task = asyncio.create_task(self._send(key, value))
         self._tasks.add(task)
@@ -324,6 +331,10 @@ async def _child(args: argparse.Namespace) -> None:
             runtime = await stack.enter_async_context(open_runtime(settings))
             if args.cards == "naive":
                 runtime.cards.throttle = NaiveThrottle(runtime.cards._edit)  # type: ignore[assignment]
+            elif args.cards == "fifo":
+                from _fifothrottle import FifoThrottle
+
+                runtime.cards.throttle = FifoThrottle(runtime.cards._edit)  # type: ignore[assignment]
             app = runtime.app
             await runtime.start()
         else:
@@ -345,6 +356,10 @@ async def _child(args: argparse.Namespace) -> None:
                 throttle = runtime.cards.throttle
                 out["cards_pending"] = throttle.pending
                 out["cards_sent"] = throttle.sent
+                out["cards_skipped"] = runtime.metrics.registry.get_sample_value(
+                    "sora_card_edits_skipped_total"
+                )
+                out["posts_waiting"] = runtime.cards.poster.waiting
                 out["in_flight"] = len(runtime.runner._tasks)
                 out["states"] = await snapshot_states()
             return out
@@ -383,7 +398,7 @@ def main() -> None:
     c.add_argument("--sora", required=True, help="the emulator's base URL")
     c.add_argument("--db", required=True)
     c.add_argument("--settings", default="{}", help="Settings fields, as JSON")
-    c.add_argument("--cards", choices=("real", "naive"), default="real")
+    c.add_argument("--cards", choices=("real", "naive", "fifo"), default="real")
     c.add_argument("--log-level", default="INFO")
     c.add_argument("--probe", action="store_true", help="measure event-loop lag")
     args = parser.parse_args()

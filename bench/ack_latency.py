@@ -50,7 +50,7 @@ class Run:
 
 
 async def run_one(role: str, commands: int, users: int, work: Path) -> Run:
-    fake = new_fake()
+    fake = new_fake(channels=users)  # one channel each: cards are posted 1 a second a channel
     emulator = Emulator(fast_emulator_config())
     per_user = -(-commands // users)
     async with (
@@ -61,7 +61,9 @@ async def run_one(role: str, commands: int, users: int, work: Path) -> Run:
         await fake.wait_ack(await fake.send_envelope("slash_commands", fake.slash_command("help")))
         await asyncio.sleep(0.3)
         payloads = [
-            fake.slash_command(f"a corgi surfing {i}", user=f"U{i % users + 1:03d}")
+            fake.slash_command(
+                f"a corgi surfing {i}", user=f"U{i % users + 1:03d}", channel=f"C{i % users + 1}"
+            )
             for i in range(commands)
         ]
         start = time.monotonic()

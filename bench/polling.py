@@ -99,7 +99,7 @@ def policies(scale: float) -> dict[str, PollPolicy]:
 def shared_at(fake: FakeSlack, job: Job) -> float:
     """When Slack showed the video in the job's thread (the fake's own clock is time.time)."""
     thread = job.thread_ts or job.card_ts or ""
-    shares = [m for m in fake.thread("C1", thread) if m.files]
+    shares = [m for m in fake.thread(job.channel_id, thread) if m.files]
     if len(shares) != 1:
         raise SystemExit(f"job {job.id} was shared {len(shares)} times")
     return float(shares[0].history[0]["time"])
@@ -135,7 +135,10 @@ async def run_one(
         )
     )
     started = time.monotonic()
-    fake = FakeSlack(member_channels={"C1"}, share_delay=SHARE_DELAY / scale, clock=time.time)
+    # One channel per job: Slack posts about one card a second per channel, and this bench
+    # measures delivery, not the card queue of one busy channel.
+    channels = {f"C{i + 1}" for i in range(len(planned))}
+    fake = FakeSlack(member_channels=channels, share_delay=SHARE_DELAY / scale, clock=time.time)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         async with (
@@ -165,7 +168,7 @@ async def run_one(
                     await asyncio.sleep(max(0.0, t0 + job.arrival / scale - time.monotonic()))
                     new = NewJob(
                         team_id="T1",
-                        channel_id="C1",
+                        channel_id=f"C{i + 1}",
                         requester_id=f"U{i}",
                         kind=JobKind.TEXT,
                         prompt=f"bench clip {i} [[gen={job.generation / scale:.4f}]]",

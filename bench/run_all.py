@@ -25,6 +25,7 @@ BENCHES = (
     ("Memory: delivery into Slack", "delivery_memory.py", [], ["--mb", "50"]),
     ("Scale", "scale.py", [], ["--jobs", "200"]),
     ("HTTP mode under a flood", "http_flood.py", [], ["--requests", "50"]),
+    ("Cards under load", "cards_under_load.py", [], ["--quick"]),
 )
 GOAL = re.compile(r"(goal[^\n]*?(PASS|FAIL))", re.I)
 

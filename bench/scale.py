@@ -83,7 +83,7 @@ async def run_one(
     name: str, jobs: int, gen: tuple[float, float], batch: int, seed: int, work: Path
 ) -> Result:
     rng = random.Random(seed)
-    fake = new_fake()
+    fake = new_fake(channels=USERS)  # each user in a channel: cards go 1 a second a channel
     fake.enforce_tier3 = True
     emulator = Emulator(
         EmulatorConfig(queue_seconds=1.0, max_running=jobs + 10, retry_after_seconds=1)
@@ -105,6 +105,7 @@ async def run_one(
                 fake.slash_command(
                     f"a corgi surfing, take {i} [[gen={rng.uniform(*gen):.1f}]]",
                     user=f"U{i % USERS + 1:03d}",
+                    channel=f"C{i % USERS + 1}",
                 )
                 for i in range(offset, min(jobs, offset + batch))
             ]

@@ -11,15 +11,12 @@ from slack_bolt.error import BoltUnhandledRequestError
 from slack_bolt.middleware.async_middleware import AsyncMiddleware
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
-from slack_sdk.http_retry.builtin_async_handlers import (
-    AsyncConnectionErrorRetryHandler,
-    AsyncRateLimitErrorRetryHandler,
-)
+from slack_sdk.http_retry.builtin_async_handlers import AsyncConnectionErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import Settings
 from bot.listeners import register_all
-from bot.metrics import MeteredWebClient, Metrics
+from bot.metrics import CountingRateLimitHandler, MeteredWebClient, Metrics
 from bot.services import Services
 
 log = logging.getLogger(__name__)
@@ -36,7 +33,7 @@ def build_client(settings: Settings, metrics: Metrics | None = None) -> AsyncWeb
         timeout=30,
         retry_handlers=[
             AsyncConnectionErrorRetryHandler(max_retry_count=1),
-            AsyncRateLimitErrorRetryHandler(max_retry_count=3),
+            CountingRateLimitHandler(metrics, max_retry_count=3),
         ],
     )
     client.metrics = metrics

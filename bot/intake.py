@@ -22,6 +22,7 @@ from bot.cards import Cards
 from bot.channels import ChannelKinds
 from bot.config import Settings
 from bot.jobs import JobRunner, QueueFull
+from bot.posting import PostingStopped
 from bot.sora.models import PROMPT_MAX
 from bot.store import DuplicateJob, Job, JobKind, LimitReached, Limits, NewJob, Store
 
@@ -160,7 +161,10 @@ class Intake:
             log.info("duplicate request %s: job %d exists", ask.dedupe_key, duplicate.job.id)
             return duplicate.job
         try:  # the runner holds the job until its card is known: no Sora spend before
-            job = await self.cards.ensure(job)
+            job = await self.cards.ensure(job)  # in the channel's turn (about 1 a second)
+        except PostingStopped:  # the bot is stopping: the card is posted after the start
+            self.runner.release(job.id)
+            return job
         except SlackApiError as exc:
             error = str(exc.response.get("error") or exc.response.status_code)
             if error not in CANNOT_POST:

@@ -13,6 +13,10 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import generate_latest
 from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
@@ -31,7 +35,24 @@ class Metrics:
         self.queue_depth = Gauge("sora_queue_depth", "Jobs waiting to be admitted", registry=r)
         self.running = Gauge("sora_running_jobs", "Jobs submitting or running at Azure", registry=r)
         self.transitions = Counter(
-            "sora_job_transitions_total", "Job state changes", ["state"], registry=r
+            "sora_job_transitions_total",
+            "Job state changes, by the state entered (progress and places in line are not)",
+            ["state"],
+            registry=r,
+        )
+        self.card_edits = Counter(
+            "sora_card_edits_total", "Card edits sent to Slack (chat.update)", registry=r
+        )
+        self.card_edits_skipped = Counter(
+            "sora_card_edits_skipped_total",
+            "Card edits not sent: the card already showed that text and those blocks",
+            registry=r,
+        )
+        self.card_edits_waiting = Gauge(
+            "sora_card_edits_waiting", "Card edits waiting for their turn", registry=r
+        )
+        self.rate_limited = Counter(
+            "slack_rate_limited_total", "429 answers from Slack, by method", ["method"], registry=r
         )
         self.generation = Histogram(
             "sora_generation_seconds",
@@ -58,7 +79,14 @@ class Metrics:
     def sora_error(self, exc: SoraError) -> None:
         self.sora_errors.labels(type(exc).__name__).inc()
 
+    def card_edit(self, sent: bool) -> None:
+        (self.card_edits if sent else self.card_edits_skipped).inc()
+
+    def watch_card_edits(self, waiting: Callable[[], int]) -> None:
+        self.card_edits_waiting.set_function(lambda: float(waiting()))
+
     def job_changed(self, job: Job) -> None:
+        """A job entered ``job.state`` (the caller tells state changes from other news)."""
         self.transitions.labels(str(job.state)).inc()
         if job.state == JobState.DELIVERED and job.completed_at and job.delivered_at:
             self.delivery.observe(max(0.0, job.delivered_at - job.completed_at))
@@ -81,9 +109,18 @@ class MeteredDelivery:
     def __init__(self, inner: Delivery, metrics: Metrics) -> None:
         self.inner = inner
         self.metrics = metrics
+        # The state each unfinished job was last seen in: a report in the same state is a
+        # progress tick or a new place in line, not a transition. A job is forgotten when
+        # it ends; a later report (deleted) is then a transition again.
+        self._states: dict[int, JobState] = {}
 
     async def job_updated(self, job: Job, queue_position: int | None) -> None:
-        self.metrics.job_changed(job)
+        if self._states.get(job.id) != job.state:
+            self.metrics.job_changed(job)
+        if job.unfinished:
+            self._states[job.id] = job.state
+        else:
+            self._states.pop(job.id, None)
         await self.inner.job_updated(job, queue_position)
 
     async def deliver(self, job: Job, artifacts: Artifacts, remember: Remember) -> None:
@@ -94,6 +131,29 @@ class MeteredDelivery:
 
     async def retract(self, job: Job) -> None:
         await self.inner.retract(job)
+
+
+class CountingRateLimitHandler(AsyncRateLimitErrorRetryHandler):
+    """slack_sdk's 429 handler (waits out Retry-After, then asks again), counting each 429
+    by method, the last one (not retried) included."""
+
+    def __init__(self, metrics: Metrics | None, max_retry_count: int = 1) -> None:
+        super().__init__(max_retry_count=max_retry_count)
+        self.metrics = metrics
+
+    async def can_retry_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        if self.metrics is not None and response is not None and response.status_code == 429:
+            self.metrics.rate_limited.labels(request.url.split("?")[0].rsplit("/", 1)[-1]).inc()
+        return await super().can_retry_async(
+            state=state, request=request, response=response, error=error
+        )
 
 
 class MeteredWebClient(AsyncWebClient):

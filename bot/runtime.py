@@ -62,8 +62,10 @@ class Runtime:
         self._tasks.add(task)
 
     async def stop(self, grace: float = 5.0) -> None:
-        """Stop admitting, finish or persist what is in flight, flush card edits."""
+        """Stop admitting, finish or persist what is in flight, flush card edits. Cards not
+        posted yet are posted after the next start (their jobs are in the store)."""
         await self.runner.stop(grace=grace)
+        await self.cards.close()
         await self.cards.throttle.flush(limit=1.5)
         for task in self._tasks:
             task.cancel()
@@ -97,7 +99,8 @@ async def open_runtime(
             on_error=metrics.sora_error,
         )
         client = build_client(settings, metrics)
-        cards = Cards(client, store)
+        cards = Cards(client, store, counters=metrics)
+        metrics.watch_card_edits(lambda: cards.throttle.pending)
         work_dir = Path(settings.db_path).parent / "sora-work"  # kept across restarts
         delivery = MeteredDelivery(
             SlackDelivery(

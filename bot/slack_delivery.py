@@ -91,13 +91,10 @@ class SlackDelivery:
         ]
 
     async def job_updated(self, job: Job, queue_position: int | None) -> None:
-        if not job.card_ts:
-            try:  # a job queued just before a crash, or by a listener that died
-                await self.cards.ensure(job, queue_position)
-            except SlackApiError as exc:
-                log.warning("job %d: cannot post its card: %s", job.id, _error(exc))
+        if not job.card_ts:  # a job queued just before a crash, or by a listener that died
+            self.cards.ensure_soon(job)  # in its channel's turn; the runner does not wait
             return
-        self.cards.show(job, queue_position)
+        await self.cards.show(job, queue_position)
 
     async def deliver(self, job: Job, artifacts: Artifacts, remember: Remember) -> None:
         try:

@@ -105,14 +105,34 @@ def ordinal(n: int) -> str:
     return f"{n}{suffix}"
 
 
+EXACT_PLACES = 10  # places shown exactly; further back, a rounded figure (place_in_line)
+
+
+def shown_place(position: int) -> int:
+    """The figure a card shows for a place in line: exact up to EXACT_PLACES, then rounded
+    to the nearest 10 (below 100), 100 (below 1,000) or 500, so that one job leaving a long
+    line changes a few far-back cards (those crossing a boundary), not all of them."""
+    if position <= EXACT_PLACES:
+        return max(position, 1)
+    step = 10 if position < 100 else 100 if position < 1000 else 500
+    return max(EXACT_PLACES, (position + step // 2) // step * step)
+
+
+def place_in_line(position: int | None) -> str:
+    """Every queued card says "in line", with its place when it is known."""
+    if position is None:
+        return "waiting in line"
+    if position <= 1:
+        return "next in line"
+    if position <= EXACT_PLACES:
+        return f"{ordinal(position)} in line"
+    return f"about {shown_place(position):,} in line"
+
+
 def status_line(job: Job, position: int | None) -> str:
     state = job.state
     if state == JobState.QUEUED:
-        if position is None:
-            return ":hourglass_flowing_sand: Queued"
-        if position == 1:
-            return ":hourglass_flowing_sand: Queued: next in line"
-        return f":hourglass_flowing_sand: Queued: {ordinal(position)} in line"
+        return f":hourglass_flowing_sand: Queued: {place_in_line(position)}"
     if state == JobState.SUBMITTING:
         return ":rocket: Starting…"
     if state == JobState.RUNNING:

@@ -1,8 +1,15 @@
-"""A global, coalescing rate limit for card edits (``chat.update`` is Tier 3 per workspace).
+"""A global, coalescing, ranked rate limit for card edits (``chat.update`` is Tier 3 per
+workspace).
 
-Submitting a card that is already waiting replaces its content and keeps its place, so
-however many jobs run, Slack sees at most ``per_minute`` edits a minute and each card's
-latest state wins. Final states (done, failed, deleted) go before progress ticks.
+Submitting a card that is already waiting replaces its content and keeps its place (and
+its best rank), so however many jobs run, Slack sees at most ``per_minute`` edits a minute
+and each card's latest state wins. What goes next is what a person would miss most: a lower
+rank first (the card uses 0 for final states, then state changes, progress ticks, places
+in line), oldest first within a rank. A waiting edit gains one rank for every ``age_step``
+seconds it waits, and every ``aged_every``-th send goes by that aged rank, so nothing waits
+for ever, while the other sends go by rank alone: a state change never waits behind a
+backlog of old place edits. ``send`` answers whether it called Slack: an edit found to
+change nothing is dropped without spending the rate.
 """
 
 from __future__ import annotations
@@ -23,26 +30,31 @@ V = TypeVar("V")
 @dataclass
 class _Waiting(Generic[V]):
     value: V
-    urgent: bool
+    rank: int
     since: float
 
 
 @dataclass
 class Throttle(Generic[K, V]):
-    send: Callable[[K, V], Awaitable[None]]
+    send: Callable[[K, V], Awaitable[bool]]
     per_minute: float = 40.0
     burst: int = 3
+    age_step: float = 30.0  # seconds of waiting that lift an edit by one rank
+    aged_every: int = 4  # every n-th send picks by aged rank; the others by rank alone
     clock: Callable[[], float] = time.monotonic
     _waiting: dict[K, _Waiting[V]] = field(default_factory=dict)
     _event: asyncio.Event = field(default_factory=asyncio.Event)
     _tokens: float = -1.0
     _refilled: float = 0.0
-    sent: int = 0
+    sent: int = 0  # edits sent to Slack
+    skipped: int = 0  # edits dropped at their turn: they would have changed nothing
 
-    def submit(self, key: K, value: V, *, urgent: bool = False) -> None:
+    def submit(self, key: K, value: V, rank: int) -> None:
         old = self._waiting.get(key)
-        since = old.since if old else self.clock()
-        self._waiting[key] = _Waiting(value, urgent or bool(old and old.urgent), since)
+        if old is None:
+            self._waiting[key] = _Waiting(value, rank, self.clock())
+        else:
+            old.value, old.rank = value, min(old.rank, rank)
         self._event.set()
 
     @property
@@ -57,10 +69,16 @@ class Throttle(Generic[K, V]):
         self._tokens = min(float(self.burst), self._tokens + (now - self._refilled) * rate)
         self._refilled = now
 
-    def _next(self) -> tuple[K, V]:
-        key = min(
-            self._waiting, key=lambda k: (not self._waiting[k].urgent, self._waiting[k].since)
-        )
+    def _next(self, *, aged: bool) -> tuple[K, V]:
+        now = self.clock()
+
+        def order(key: K) -> tuple[float, float]:
+            w = self._waiting[key]
+            if not aged:
+                return (w.rank, w.since)
+            return (max(0.0, w.rank - (now - w.since) // self.age_step), w.since)
+
+        key = min(self._waiting, key=order)
         return key, self._waiting.pop(key).value
 
     async def run(self) -> None:
@@ -74,24 +92,30 @@ class Throttle(Generic[K, V]):
             if self._tokens < 1:
                 await asyncio.sleep((1 - self._tokens) * 60.0 / self.per_minute)
                 continue
-            self._tokens -= 1
-            await self._send(*self._next())
+            aged = self.aged_every > 0 and (self.sent + 1) % self.aged_every == 0
+            if await self._send(*self._next(aged=aged)):
+                self._tokens -= 1
 
     async def flush(self, limit: float) -> None:
-        """At shutdown: send what the rate allows right now, final states first, for at most
-        ``limit`` seconds. The rest is not lost: the owner re-queues it at the next start."""
+        """At shutdown: send what the rate allows right now, by rank, for at most ``limit``
+        seconds. The rest is not lost: the owner re-queues it at the next start."""
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(limit):
                 while self._waiting:
                     self._refill()
                     if self._tokens < 1:
                         return
-                    self._tokens -= 1
-                    await self._send(*self._next())
+                    if await self._send(*self._next(aged=False)):
+                        self._tokens -= 1
 
-    async def _send(self, key: K, value: V) -> None:
-        self.sent += 1
+    async def _send(self, key: K, value: V) -> bool:
         try:
-            await self.send(key, value)
+            used = await self.send(key, value)
         except Exception:
             log.exception("card update for %s failed", key)
+            used = True  # a failed call still counts against Slack's limit
+        if used:
+            self.sent += 1
+        else:
+            self.skipped += 1
+        return used

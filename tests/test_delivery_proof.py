@@ -105,10 +105,16 @@ async def test_a_late_share_is_waited_for_and_found_again_after_a_restart(
             uploading = await rig.job(1)
             assert uploading.state == S.UPLOADING
             assert uploading.video_message_ts is None
-            await rig.settle_cards()
-            card = json.dumps(fake.messages[("C1", uploading.card_ts or "")].blocks)
+            key = ("C1", uploading.card_ts or "")
+
+            async def finishing() -> str:  # the card shows the upload, not an older state
+                card = json.dumps(fake.messages[key].blocks)
+                return card if "on its way" in card or "in the thread" in card else ""
+
+            card = await until(finishing, 10, "the card never showed the upload")
+            shares = rig.shares(*key)  # read with the card, no await between: one moment
+            assert not shares, "the share showed before the bot stopped looking (too slow?)"
             assert "in the thread" not in card
-            assert not rig.shares("C1", uploading.card_ts or "")
         assert (await _job(tmp_path)).state == S.UPLOADING  # stopped before the share showed
         async with run_bot(fake, emulator, tmp_path, share_wait=0.2) as rig:
             job = await rig.wait_state(1, S.DELIVERED, timeout=20)

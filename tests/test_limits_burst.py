@@ -152,6 +152,11 @@ async def test_a_200_request_burst_on_every_surface_is_held_to_the_queue_cap(
         assert all(j.state == S.QUEUED for j in jobs)
         assert len(said) == 200 - 3  # one answer per refused request, no more
         assert all(WAITING in s for s in said), said
+
+        async def cards_posted() -> bool:  # cards are paced per channel (about 1 a second)
+            return all([(await rig.job(j.id)).card_ts for j in jobs])
+
+        await until(cards_posted, 15, "the admitted jobs' cards were never posted")
         posted = [c for c in rig.fake.calls_to("chat.postMessage") if c.args.get("channel") == "C1"]
         # Cards: the parent's, the blocker's, and one per admitted job; nothing for refusals.
         assert len([c for c in posted if "asked for a video" in json.dumps(c.args)]) == 2 + 3

@@ -119,7 +119,7 @@ async def test_open_creates_directory_file_and_latest_schema(db_path: Path) -> N
     assert await asyncio.to_thread(db_path.is_file)
     assert sql(db_path, "SELECT COUNT(*) FROM jobs") == [(0,)]
     assert sql(db_path, "PRAGMA user_version") == [(LATEST_VERSION,)]
-    assert LATEST_VERSION == 6
+    assert LATEST_VERSION == 7
     assert sql(db_path, "PRAGMA journal_mode") == [("wal",)]
 
 
@@ -235,7 +235,7 @@ async def test_reopen_keeps_every_field(db_path: Path, clock: Clock) -> None:
         "completed_at": 2.5, "delivered_at": None, "attempts": 1, "slack_file_id": "F1",
         "video_message_ts": "9.9", "version_label": "v1", "cancel_requested": True,
         "deleted_by": "U9", "dedupe_key": "trigger-1", "cleanup_pending": True, "card_shown": None,
-        "completion_sent_at": 3.5,
+        "completion_sent_at": 3.5, "card_digest": None,
         "admitted_at": 1_000_005.0,
         "deleted_from": S.FAILED, "channel_public": True,
     }  # fmt: skip

@@ -118,6 +118,7 @@ class Job:
     cleanup_pending: bool = False  # provider/Slack clean-up owed after the job ended
     card_shown: str | None = None  # the state the card last showed in Slack
     completion_sent_at: float | None = None  # slack_file_id's upload completion was sent
+    card_digest: str | None = None  # a digest of the text and blocks it last showed
     # Kept by the store itself (schema v2), never written by callers:
     admitted_at: float | None = None  # last queued -> submitting; cleared on requeue
     deleted_from: JobState | None = None  # the state a deleted job was in

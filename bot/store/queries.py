@@ -29,6 +29,9 @@ SELECT queue.* FROM queue LEFT JOIN served USING (requester_id)
 ORDER BY queue.round, served.last_admitted IS NOT NULL, served.last_admitted, queue.first_id
 LIMIT ?
 """
+# The same order, ids only: places in line are asked for often (every admission tick, every
+# card post), and building a Job per queued row made that cost grow with the line.
+_FAIR_QUEUE_IDS = _FAIR_QUEUE.replace("SELECT queue.* FROM", "SELECT queue.id FROM")
 
 _BLOCKED_QUEUE = f"""
 SELECT {_J_COLUMNS} FROM jobs AS j LEFT JOIN jobs AS p ON p.id = j.parent_job_id
@@ -44,6 +47,13 @@ BILLABLE = """(
     OR (state = 'deleted' AND (deleted_from = 'delivered'
                                OR (deleted_from = 'canceled' AND admitted_at IS NOT NULL)))
 )"""
+
+
+# The highest version number in a thread ("v3" -> 3; 0 in a new thread).
+NEXT_LABEL_SQL = (
+    "SELECT COALESCE(MAX(CAST(substr(version_label, 2) AS INTEGER)), 0)"
+    " FROM jobs WHERE channel_id = ? AND thread_ts = ? AND version_label IS NOT NULL"
+)
 
 
 def _marks(n: int) -> str:
@@ -77,9 +87,11 @@ class StoreQueries(StoreBase):
     async def queue_positions(self) -> dict[int, int]:
         """Job id -> 1-based place for every queued job: the admissible ones in admission
         order, then the remixes waiting for their parent, oldest first."""
-        admissible = await self._jobs(_FAIR_QUEUE, (-1,))
-        blocked = await self._jobs(_BLOCKED_QUEUE)
-        return {job.id: place for place, job in enumerate(admissible + blocked, start=1)}
+        admissible = await self._rows(_FAIR_QUEUE_IDS, (-1,))
+        blocked = await self._rows(
+            _BLOCKED_QUEUE.replace(f"SELECT {_J_COLUMNS} FROM", "SELECT j.id FROM")
+        )
+        return {int(row[0]): place for place, row in enumerate(admissible + blocked, start=1)}
 
     async def blocked_remixes(self) -> list[Job]:
         """Queued remixes whose parent ended without a video (failed, canceled, deleted):
@@ -148,6 +160,12 @@ class StoreQueries(StoreBase):
             f"{SELECT_JOBS} WHERE channel_id = ? AND thread_ts = ? AND version_label = ?",
             (channel_id, thread_ts, label.strip().lower()),
         )
+
+    async def next_version_label(self, channel_id: str, thread_ts: str | None) -> str:
+        """The label set_card would give a new card there now ("v1" in a new thread)."""
+        if thread_ts is None:
+            return "v1"
+        return f"v{int(await self._scalar(NEXT_LABEL_SQL, (channel_id, thread_ts))) + 1}"
 
     # -- listings and usage -----------------------------------------------------------------
 

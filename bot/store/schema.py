@@ -129,6 +129,9 @@ _V5_VISIBILITY: Migration = (
 # v6: when files.completeUploadExternal was first sent for the job's Slack file: from then
 # on the share may appear (even if the answer was lost), so the file is never uploaded again.
 _V6_UPLOAD_COMPLETION: Migration = ("ALTER TABLE jobs ADD COLUMN completion_sent_at REAL",)
+# v7: a digest of the text and blocks each card last showed, so an edit that would change
+# nothing is never sent, across restarts too (NULL: unknown, the next edit is sent).
+_V7_CARD_DIGEST: Migration = ("ALTER TABLE jobs ADD COLUMN card_digest TEXT",)
 
 MIGRATIONS: tuple[Migration, ...] = (
     _V1_JOBS,
@@ -137,6 +140,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _V4_CARDS,
     _V5_VISIBILITY,
     _V6_UPLOAD_COMPLETION,
+    _V7_CARD_DIGEST,
 )
 LATEST_VERSION = len(MIGRATIONS)
 

@@ -28,7 +28,7 @@ from .models import (
     StaleState,
     job_from_row,
 )
-from .queries import BILLABLE, StoreQueries
+from .queries import BILLABLE, NEXT_LABEL_SQL, StoreQueries
 from .schema import connect
 
 
@@ -220,13 +220,7 @@ class Store(StoreQueries):
             job = await self._tx_job(conn, job_id)
             values: dict[str, Any] = {"card_ts": card_ts, "thread_ts": thread}
             if job.version_label is None:
-                rows = await self._tx_rows(
-                    conn,
-                    "SELECT COALESCE(MAX(CAST(substr(version_label, 2) AS INTEGER)), 0)"
-                    " FROM jobs WHERE channel_id = ? AND thread_ts = ?"
-                    " AND version_label IS NOT NULL",
-                    (job.channel_id, thread),
-                )
+                rows = await self._tx_rows(conn, NEXT_LABEL_SQL, (job.channel_id, thread))
                 values["version_label"] = f"v{int(rows[0][0]) + 1}"
             values["updated_at"] = self._clock()
             return await self._tx_update(conn, job_id, values)

@@ -25,7 +25,7 @@ from typing import Any
 from aiohttp import web
 
 from .slack_payloads import PayloadsMixin
-from .slack_state import Ack, Call, Channel, Fault, Message, SlackError, StoredFile
+from .slack_state import Ack, Call, Channel, Fault, Message, RateLimited, SlackError, StoredFile
 
 __all__ = ["Ack", "Call", "Channel", "FakeSlack", "Message", "SlackError", "StoredFile"]
 
@@ -194,7 +194,7 @@ class FakeSlack(PayloadsMixin):
             window.popleft()
         if len(window) >= self.tier3_limit:
             wait = max(1, math.ceil(window[0] + TIER3_WINDOW - now))
-            raise _RateLimited(wait)
+            raise RateLimited(wait)
         window.append(now)
 
     async def _api(self, request: web.Request) -> web.StreamResponse:
@@ -232,7 +232,7 @@ class FakeSlack(PayloadsMixin):
             result = await getattr(self, handler_name)(args)
         except SlackError as refused:
             return self._json({"ok": False, "error": refused.error, **refused.extra}, 200, headers)
-        except _RateLimited as limited:
+        except RateLimited as limited:
             headers["Retry-After"] = str(limited.retry_after)
             return self._json({"ok": False, "error": "ratelimited"}, 429, headers)
         after = self._take_fault(method, "after_success")
@@ -243,9 +243,3 @@ class FakeSlack(PayloadsMixin):
         if after is not None:
             return self._json({"ok": False, "error": "internal_error"}, 500)
         return self._json({"ok": True, **result}, 200, headers)
-
-
-class _RateLimited(Exception):
-    def __init__(self, retry_after: int) -> None:
-        super().__init__(retry_after)
-        self.retry_after = retry_after

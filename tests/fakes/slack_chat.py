@@ -153,6 +153,7 @@ class ChatMixin(FakeSlackBase):
     async def _chat_post_message(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = self._member_channel(args)
         text, blocks = self._content(args)
+        self._post_rate_check(channel.id)
         thread_ts = str(args["thread_ts"]) if args.get("thread_ts") else None
         m = self._store_message(
             channel, text or "", blocks, thread_ts, user=self.bot_user_id, bot_id=self.bot_id

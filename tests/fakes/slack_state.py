@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import math
 import time
 from collections import deque
 from collections.abc import Callable
@@ -26,6 +27,14 @@ class SlackError(Exception):
         super().__init__(error)
         self.error = error
         self.extra = extra
+
+
+class RateLimited(Exception):
+    """Answered HTTP 429 `{"ok": false, "error": "ratelimited"}` with `Retry-After`."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(retry_after)
+        self.retry_after = retry_after
 
 
 def invalid_arguments(message: str) -> SlackError:
@@ -173,6 +182,12 @@ class FakeSlackBase:
         self.views: dict[str, dict[str, Any]] = {}
         self.enforce_tier3 = False
         self.tier3_limit = 50
+        # chat.postMessage: about 1 a second per channel, short bursts pass (a token bucket
+        # of post_burst refilled at post_rate a second); always enforced, as Slack does.
+        self.post_rate = 1.0
+        self.post_burst = 5
+        self.post_refusals: list[tuple[str, float]] = []  # (channel, time) of each 429
+        self._post_buckets: dict[str, tuple[float, float]] = {}  # channel -> (tokens, at)
         self.files_read_missing = False
         self._faults: dict[str, deque[Fault]] = {}
         self._tier3: dict[str, deque[float]] = {}
@@ -258,6 +273,16 @@ class FakeSlackBase:
             self.add_user(user_id)
 
     # -- inspection ----------------------------------------------------------------------------
+    def _post_rate_check(self, channel_id: str) -> None:
+        now = self.clock()
+        tokens, at = self._post_buckets.get(channel_id, (float(self.post_burst), now))
+        tokens = min(float(self.post_burst), tokens + (now - at) * self.post_rate)
+        if tokens < 1:
+            self._post_buckets[channel_id] = (tokens, now)
+            self.post_refusals.append((channel_id, now))
+            raise RateLimited(max(1, math.ceil((1 - tokens) / self.post_rate)))
+        self._post_buckets[channel_id] = (tokens - 1, now)
+
     def calls_to(self, method: str) -> list[Call]:
         return [call for call in self.calls if call.method == method]
 
