@@ -8,6 +8,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 import httpx
@@ -28,9 +29,10 @@ SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 
 @contextlib.asynccontextmanager
 async def http_bot(
-    tmp_path: Path, limits: HttpLimits | None = None
+    tmp_path: Path, limits: HttpLimits | None = None, **overrides: Any
 ) -> AsyncIterator[tuple[str, FakeSlack, Runtime]]:
-    """The bot in HTTP mode on loopback, served as ``sora-bot run`` serves it."""
+    """The bot in HTTP mode on loopback, served as ``sora-bot run`` serves it; ``overrides``
+    are Settings fields."""
     fake = FakeSlack(member_channels={"C1"}, scopes=manifest_scopes())
     emulator = Emulator(fast_emulator_config())
     async with fake.serve() as api_url, emulator.serve() as videos:
@@ -42,6 +44,7 @@ async def http_bot(
             azure_openai_endpoint=videos,
             azure_openai_api_key=Secret("emulator-key"),
             db_path=tmp_path / "bot.db",
+            **overrides,
         )
         async with open_runtime(settings, tuning=fast_tuning(tmp_path / "work")) as runtime:
             web_app = http_app(runtime.app, runtime, limits=limits)

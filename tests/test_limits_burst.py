@@ -6,28 +6,18 @@ and each refused request gets one private refusal, not a card."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-from collections.abc import AsyncIterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 import httpx
-from aiohttp import web
-from fakes.slack import FakeSlack
-from rig import fast_emulator_config
-from slackrig import SlackRig, fast_tuning, manifest_scopes, slack_rig, until
-from test_http_mode import SECRET, signed
+from slackrig import SlackRig, slack_rig, until
+from test_http_mode import http_bot, signed
 from test_slack_conversation import modals, soon, video
 from test_slack_shortcut import person_message
 
 from bot import slack_ui
-from bot.config import Secret, Settings
-from bot.emulator import Emulator
-from bot.runtime import Runtime, open_runtime
-from bot.serve import http_app
 from bot.store import Job, JobKind, JobState, LimitReached, Limits, NewJob, Store
 
 S = JobState
@@ -200,37 +190,6 @@ async def test_both_limits_in_one_burst_of_two_people(tmp_path: Path) -> None:
 
 
 # -- HTTP mode: concurrent signed requests ------------------------------------------------------
-
-
-@contextlib.asynccontextmanager
-async def http_bot(
-    tmp_path: Path, **overrides: Any
-) -> AsyncIterator[tuple[str, FakeSlack, Runtime]]:
-    fake = FakeSlack(member_channels={"C1"}, scopes=manifest_scopes())
-    emulator = Emulator(fast_emulator_config())
-    async with fake.serve() as api_url, emulator.serve() as videos:
-        settings = replace(
-            Settings(),
-            slack_bot_token=Secret("xoxb-test"),
-            slack_signing_secret=Secret(SECRET),
-            slack_api_url=api_url,
-            azure_openai_endpoint=videos,
-            azure_openai_api_key=Secret("emulator-key"),
-            db_path=tmp_path / "bot.db",
-            **overrides,
-        )
-        async with open_runtime(settings, tuning=fast_tuning(tmp_path / "work")) as runtime:
-            runner = web.AppRunner(http_app(runtime.app, runtime))
-            await runner.setup()
-            site = web.TCPSite(runner, "127.0.0.1", 0)
-            await site.start()
-            port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-            await runtime.start()
-            try:
-                yield f"http://127.0.0.1:{port}", fake, runtime
-            finally:
-                await runner.cleanup()
-                await runtime.stop(grace=1.0)
 
 
 async def test_concurrent_signed_http_requests_are_held_to_both_limits(tmp_path: Path) -> None:

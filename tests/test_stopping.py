@@ -40,11 +40,17 @@ class Bot:
     def log(self) -> str:
         return "".join(self.lines)
 
-    async def logged(self, text: str, timeout: float = 15.0) -> str:
+    async def logged(self, text: str, timeout: float = 30.0) -> str:
+        """A bound, not a wait: on a loaded machine a cold start can take many seconds."""
+
         async def found() -> str | None:
             return next((line for line in self.lines if text in line), None)
 
-        return await until(found, timeout, f"never logged {text!r}:\n{self.log}")
+        try:
+            return await until(found, timeout, f"never logged {text!r}")
+        except AssertionError as exc:  # say what the process was doing, for the next reader
+            state = f"exit {self.proc.returncode}" if self.proc.returncode is not None else "alive"
+            raise AssertionError(f"{exc} in {timeout:.0f} s ({state}):\n{self.log}") from None
 
     def read_state(self, job_id: int) -> str | None:
         if not self.db.exists():
