@@ -59,9 +59,9 @@ def serve_fake_slack(port: int) -> subprocess.Popen[bytes]:
 async def child(videos: str, slack: str, mode: str, work: Path) -> dict[str, float]:
     from slack_sdk.web.async_client import AsyncWebClient
 
-    from bot.cards import Cards
     from bot.jobs import Artifacts
-    from bot.slack_delivery import SlackDelivery
+    from bot.slack.cards import Cards
+    from bot.slack.delivery import SlackDelivery
     from bot.sora import ApiKeyAuth, SoraClient, VideoStatus
     from bot.store import JobKind, NewJob, Store
 

@@ -48,7 +48,7 @@ async def serve_child(role: str, db: Path, log_path: Path) -> None:
     from bot.logs import setup_logging
     from bot.runtime import open_runtime
     from bot.serve import http_app
-    from bot.slack_http import HttpLimits, start_http
+    from bot.slack.http import HttpLimits, start_http
 
     log_file = open(log_path, "a", encoding="utf-8")  # noqa: SIM115 - open for the run
     setup_logging("INFO", stream=log_file)

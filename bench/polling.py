@@ -33,10 +33,10 @@ import aiohttp
 import httpx
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.cards import Cards
 from bot.emulator import Emulator, EmulatorConfig
 from bot.jobs import JobRunner, PollPolicy, RunnerConfig
-from bot.slack_delivery import SlackDelivery
+from bot.slack.cards import Cards
+from bot.slack.delivery import SlackDelivery
 from bot.sora import ApiKeyAuth, RetryPolicy, SoraClient
 from bot.store import Job, JobKind, JobState, NewJob, Store
 

@@ -20,7 +20,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import Settings
-from bot.slack_link import describe
+from bot.slack.link import describe
 from bot.sora import (
     AuthenticationError,
     DeploymentNotFoundError,

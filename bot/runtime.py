@@ -21,18 +21,18 @@ import httpx
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.app import build_app, build_client
-from bot.cards import Cards
-from bot.channels import ChannelKinds
 from bot.config import Settings
 from bot.emulator import Emulator, EmulatorConfig
-from bot.images import ImageFetcher
-from bot.intake import Intake
 from bot.jobs import JobRunner, RunnerConfig
 from bot.metrics import MeteredDelivery, Metrics
-from bot.services import Services
-from bot.slack_delivery import SlackDelivery
-from bot.slack_link import slack_reachable
+from bot.slack.app import build_app, build_client
+from bot.slack.cards import Cards
+from bot.slack.channels import ChannelKinds
+from bot.slack.delivery import SlackDelivery
+from bot.slack.files import ImageFetcher
+from bot.slack.intake import Intake
+from bot.slack.link import slack_reachable
+from bot.slack.services import Services
 from bot.sora import ApiKeyAuth, Auth, SoraClient, auth_for
 from bot.store import Store
 

@@ -22,8 +22,8 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from bot.config import Settings
 from bot.metrics import health_app, healthz_handler
 from bot.runtime import Runtime, open_runtime
-from bot.slack_http import HttpLimits, slack_events, start_http
-from bot.slack_link import SlackFatal, SlackLink, verify_bot_token
+from bot.slack.http import HttpLimits, slack_events, start_http
+from bot.slack.link import SlackFatal, SlackLink, verify_bot_token
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ import pytest
 from slackrig import SlackRig, slack_rig, until
 from test_slack_shortcut import as_submitted, huge_png_header, picture
 
-from bot import slack_ui
+from bot.slack import blocks as ui
 from bot.store import Job, JobState
 
 S = JobState
@@ -279,7 +279,7 @@ async def run_case(ctx: Ctx, case: Case, patience: float = 3.5) -> list[str]:
             problems.append(f"no {case.where} answer saying {case.says!r}; said {everything}")
         if case.where == "modal" and case.frame is not None:
             view = list(rig.fake.views.values())[-1]
-            offered = any(b.get("block_id") == slack_ui.FIRST_FRAME[0] for b in view["blocks"])
+            offered = any(b.get("block_id") == ui.FIRST_FRAME[0] for b in view["blocks"])
             if offered != case.frame:
                 problems.append(f"first frame offered: {offered}, expected {case.frame}")
     after = await snapshot(rig)
@@ -345,7 +345,7 @@ def valid(id: str, text: str, prompt: str | None = None, size: str | None = None
 
 
 def options_view(meta: str | None) -> dict[str, Any]:
-    view = {"type": "modal", "callback_id": slack_ui.VIEW_OPTIONS, "blocks": []}
+    view = {"type": "modal", "callback_id": ui.VIEW_OPTIONS, "blocks": []}
     if meta is not None:
         view["private_metadata"] = meta
     return view
@@ -413,7 +413,7 @@ def remix_modal(
         view = {
             "id": f"VBAD{next(_ids)}",
             "type": "modal",
-            "callback_id": slack_ui.VIEW_REMIX,
+            "callback_id": ui.VIEW_REMIX,
             "private_metadata": data,
             "blocks": [],
         }
@@ -515,7 +515,7 @@ def image(id: str, says: str | None, name: str = "photo.png", **file: Any) -> Ca
         file.setdefault("mimetype", "image/png")
         f = c.fake.add_user_file(name, **file)
         view = await open_options(c, [f])
-        frame = any(b.get("block_id") == slack_ui.FIRST_FRAME[0] for b in view["blocks"])
+        frame = any(b.get("block_id") == ui.FIRST_FRAME[0] for b in view["blocks"])
         assert frame, "the image was not offered as a first frame"
         payload: dict[str, Any] = c.fake.view_submission(view, "U1", as_submitted(view))
         return payload
@@ -530,17 +530,17 @@ def not_offered(id: str, name: str, mimetype: str, content: bytes) -> Case:
         f = c.fake.add_user_file(name, mimetype=mimetype, content=content)
         message = c.fake.message_event("make it move", files=[f])["event"]
         payload: dict[str, Any] = c.fake.message_shortcut(
-            slack_ui.SHORTCUT_FROM_MESSAGE, message, user="U1"
+            ui.SHORTCUT_FROM_MESSAGE, message, user="U1"
         )
         return payload
 
-    return Case(id, "interactive", build, slack_ui.VIEW_OPTIONS, "modal", frame=False)
+    return Case(id, "interactive", build, ui.VIEW_OPTIONS, "modal", frame=False)
 
 
 async def open_options(c: Ctx, files: list[dict[str, Any]]) -> dict[str, Any]:
     message = c.fake.message_event("make it move", files=files)["event"]
     opened = len(c.fake.views)
-    payload = c.fake.message_shortcut(slack_ui.SHORTCUT_FROM_MESSAGE, message, user="U1")
+    payload = c.fake.message_shortcut(ui.SHORTCUT_FROM_MESSAGE, message, user="U1")
     await c.rig.send("interactive", payload)
     await until(lambda: _soon(len(c.fake.views) > opened), 3, "the modal did not open")
     view: dict[str, Any] = list(c.fake.views.values())[-1]
@@ -807,7 +807,7 @@ REACTIONS = [
 
 async def _block_action_without_actions(c: Ctx) -> dict[str, Any]:
     payload: dict[str, Any] = c.fake.block_action(
-        slack_ui.ACTION_DELETE, "1", "U1", "C1", (await c.video()).card_ts or ""
+        ui.ACTION_DELETE, "1", "U1", "C1", (await c.video()).card_ts or ""
     )
     payload["actions"] = []
     return payload
@@ -834,7 +834,7 @@ async def _shortcut(
 
 
 async def _no_message_shortcut(c: Ctx) -> dict[str, Any]:
-    payload = await _shortcut(c, slack_ui.SHORTCUT_REMIX, None)
+    payload = await _shortcut(c, ui.SHORTCUT_REMIX, None)
     payload.pop("message")
     payload.pop("message_ts")
     return payload
@@ -860,26 +860,26 @@ MALFORMED = [
     slash("command-without-trigger-blank", "", "Make short videos", drop=("trigger_id",)),
     slash("command-without-channel", "a cat from nowhere", "which channel", drop=("channel_id",)),
     slash("command-without-user", "a cat by nobody", None, "any", drop=("user_id",)),
-    button("delete-non-numeric", slack_ui.ACTION_DELETE, "abc"),
-    button("delete-empty-value", slack_ui.ACTION_DELETE, ""),
-    button("delete-negative", slack_ui.ACTION_DELETE, "-1"),
-    button("delete-sql", slack_ui.ACTION_DELETE, "1 OR 1=1"),
-    button("delete-unknown-job", slack_ui.ACTION_DELETE, "99999"),
-    button("delete-unknown-message", slack_ui.ACTION_DELETE, "99999", on="unknown"),
-    button("cancel-unknown-job", slack_ui.ACTION_CANCEL, "99999"),
-    button("remix-unknown-job", slack_ui.ACTION_REMIX, "99999"),
-    button("remix-non-numeric", slack_ui.ACTION_REMIX, "v1"),
-    button("delete-20-digits", slack_ui.ACTION_DELETE, "99999999999999999999"),
-    button("delete-superscript", slack_ui.ACTION_DELETE, "\u00b2"),
+    button("delete-non-numeric", ui.ACTION_DELETE, "abc"),
+    button("delete-empty-value", ui.ACTION_DELETE, ""),
+    button("delete-negative", ui.ACTION_DELETE, "-1"),
+    button("delete-sql", ui.ACTION_DELETE, "1 OR 1=1"),
+    button("delete-unknown-job", ui.ACTION_DELETE, "99999"),
+    button("delete-unknown-message", ui.ACTION_DELETE, "99999", on="unknown"),
+    button("cancel-unknown-job", ui.ACTION_CANCEL, "99999"),
+    button("remix-unknown-job", ui.ACTION_REMIX, "99999"),
+    button("remix-non-numeric", ui.ACTION_REMIX, "v1"),
+    button("delete-20-digits", ui.ACTION_DELETE, "99999999999999999999"),
+    button("delete-superscript", ui.ACTION_DELETE, "\u00b2"),
     button("unknown-action", "nope_button", "1"),
     raw("block-action-without-actions", "interactive", _block_action_without_actions),
     raw("remix-shortcut-on-person-message", "interactive",
-        lambda c: _shortcut(c, slack_ui.SHORTCUT_REMIX, None), REMIX_ON_VIDEO),
+        lambda c: _shortcut(c, ui.SHORTCUT_REMIX, None), REMIX_ON_VIDEO),
     raw("remix-shortcut-without-message", "interactive", _no_message_shortcut, REMIX_ON_VIDEO),
     raw("make-shortcut-on-empty-message", "interactive",
-        lambda c: _shortcut(c, slack_ui.SHORTCUT_FROM_MESSAGE, None), "sora_options", "modal"),
+        lambda c: _shortcut(c, ui.SHORTCUT_FROM_MESSAGE, None), "sora_options", "modal"),
     raw("make-shortcut-off-channel", "interactive",
-        lambda c: _shortcut(c, slack_ui.SHORTCUT_FROM_MESSAGE, None, OFF), OFF_HERE),
+        lambda c: _shortcut(c, ui.SHORTCUT_FROM_MESSAGE, None, OFF), OFF_HERE),
     raw("unknown-shortcut", "interactive", lambda c: _shortcut(c, "nope", None)),
     raw("unknown-view", "interactive", _unknown_view),
     raw("unknown-event-type", "events_api", _unknown_event),
@@ -918,7 +918,7 @@ async def test_bad_input_corpus(group: str, tmp_path: Path) -> None:
         if "running" in ctx._cache:
             job = ctx._cache["running"]
             cancel = rig.fake.block_action(
-                slack_ui.ACTION_CANCEL, str(job.id), "U1", "C1", job.card_ts or ""
+                ui.ACTION_CANCEL, str(job.id), "U1", "C1", job.card_ts or ""
             )
             await rig.send("interactive", cancel)
             await rig.wait_state(job.id, S.CANCELED)

@@ -19,13 +19,13 @@ from fakes.slack import FakeSlack
 from prometheus_client import generate_latest
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import slack_ui
-from bot.app import build_client
-from bot.cards import Cards, Rank, rank_of
 from bot.config import Secret, Settings
 from bot.jobs import LocalDirectoryDelivery
 from bot.metrics import MeteredDelivery, Metrics
-from bot.posting import PostingStopped
+from bot.slack import blocks as ui
+from bot.slack.app import build_client
+from bot.slack.cards import Cards, Rank, rank_of
+from bot.slack.posting import PostingStopped
 from bot.store import Job, JobKind, JobState, NewJob, Store
 
 S = JobState
@@ -80,12 +80,12 @@ def cards_in(fake: FakeSlack, channel: str = "C1") -> list[Any]:
 def test_far_back_places_are_coarse_and_every_queued_card_says_in_line(
     position: int | None, says: str
 ) -> None:
-    assert f"Queued: {says}" in slack_ui.status_line(_job(), position)
+    assert f"Queued: {says}" in ui.status_line(_job(), position)
 
 
 def test_one_job_leaving_a_long_line_changes_few_far_back_cards() -> None:
-    before = {p: slack_ui.place_in_line(p) for p in range(1, 1001)}
-    after = {p: slack_ui.place_in_line(p - 1) for p in range(2, 1001)}  # everyone moves up
+    before = {p: ui.place_in_line(p) for p in range(1, 1001)}
+    after = {p: ui.place_in_line(p - 1) for p in range(2, 1001)}  # everyone moves up
     changed = [p for p in after if after[p] != before[p]]
     assert len(changed) <= 30  # the first 10, and one card per bucket boundary
     assert len([p for p in changed if p > 10]) <= 20

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.commands import Invalid, OpenModal, Subcommand, VideoRequest, parse_command
+from bot.slack.parse import Invalid, OpenModal, Subcommand, VideoRequest, parse_command
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,7 @@ import pytest
 from slackrig import until
 from test_http_mode import command_body, http_bot, signed
 
-from bot.slack_http import HttpLimits
+from bot.slack.http import HttpLimits
 
 FAKE_SIGNATURE = "v0=" + "ab" * 32  # well-formed, wrong: the body must be read to know
 
@@ -217,7 +217,7 @@ async def test_idle_and_slow_connections_are_closed_in_bounded_time(tmp_path: Pa
 async def test_large_unverified_bodies_are_read_a_few_at_a_time(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.DEBUG, logger="bot.slack_http")
+    caplog.set_level(logging.DEBUG, logger="bot.slack.http")
     limits = HttpLimits(big_reads=1, body_timeout=2.0)
     big = 100 * 1000  # over small_body (64 KiB): each needs the one slot
     async with http_bot(tmp_path, limits) as (base, fake, _):

@@ -21,7 +21,7 @@ from bot.config import Secret, Settings
 from bot.emulator import Emulator
 from bot.runtime import Runtime, open_runtime
 from bot.serve import http_app
-from bot.slack_http import HttpLimits, start_http
+from bot.slack.http import HttpLimits, start_http
 from bot.store import JobState
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"

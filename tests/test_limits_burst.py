@@ -17,7 +17,7 @@ from test_http_mode import http_bot, signed
 from test_slack_conversation import modals, soon, video
 from test_slack_shortcut import person_message
 
-from bot import slack_ui
+from bot.slack import blocks as ui
 from bot.store import Job, JobKind, JobState, LimitReached, Limits, NewJob, Store
 
 S = JobState
@@ -57,28 +57,24 @@ async def prepare(rig: SlackRig, parent: Job, options: int, remixes: int) -> lis
     for i in range(options):
         if i % 2:
             message = person_message(rig, f"a message to make a video of {i}", user="U2")
-            shortcut = fake.message_shortcut(slack_ui.SHORTCUT_FROM_MESSAGE, message, user="U1")
+            shortcut = fake.message_shortcut(ui.SHORTCUT_FROM_MESSAGE, message, user="U1")
             await rig.send("interactive", shortcut)
         else:
             await rig.command("")
-    await until(
-        lambda: soon(modals(rig, slack_ui.VIEW_OPTIONS)[options - 1 :]), 5, "modals not open"
-    )
+    await until(lambda: soon(modals(rig, ui.VIEW_OPTIONS)[options - 1 :]), 5, "modals not open")
     for _ in range(remixes):
-        payload = fake.block_action(slack_ui.ACTION_REMIX, str(parent.id), "U1", "C1", "")
+        payload = fake.block_action(ui.ACTION_REMIX, str(parent.id), "U1", "C1", "")
         payload["message"] = {"ts": parent.card_ts}
         payload["container"]["message_ts"] = parent.card_ts
         await rig.send("interactive", payload)
-    await until(
-        lambda: soon(modals(rig, slack_ui.VIEW_REMIX)[remixes - 1 :]), 5, "remix modals not open"
-    )
+    await until(lambda: soon(modals(rig, ui.VIEW_REMIX)[remixes - 1 :]), 5, "remix modals not open")
     out = [
         ("interactive", fake.view_submission(view, "U1", prompt_values(f"from a form {i}")))
-        for i, view in enumerate(modals(rig, slack_ui.VIEW_OPTIONS))
+        for i, view in enumerate(modals(rig, ui.VIEW_OPTIONS))
     ]
     out += [
         ("interactive", fake.view_submission(view, "U1", change_values(f"remixed by form {i}")))
-        for i, view in enumerate(modals(rig, slack_ui.VIEW_REMIX))
+        for i, view in enumerate(modals(rig, ui.VIEW_REMIX))
     ]
     return out
 

@@ -11,10 +11,10 @@ from typing import Any
 import jsonschema
 import yaml
 
-from bot import slack_ui
+from bot.slack import blocks as ui
 
 ROOT = Path(__file__).resolve().parents[1]
-LISTENERS = ROOT / "bot" / "listeners"
+LISTENERS = ROOT / "bot" / "slack" / "listeners"
 # Which bot scope each Web API method needs (Slack's method reference).
 METHOD_SCOPES = {
     "chat_postMessage": "chat:write",
@@ -56,8 +56,8 @@ def registrations() -> dict[str, set[str]]:
             arg = node.args[0]
             if isinstance(arg, ast.Constant):
                 found[kind].add(str(arg.value))
-            elif isinstance(arg, ast.Attribute):  # slack_ui.CONSTANT
-                found[kind].add(str(getattr(slack_ui, arg.attr)))
+            elif isinstance(arg, ast.Attribute):  # ui.CONSTANT
+                found[kind].add(str(getattr(ui, arg.attr)))
     return found
 
 
@@ -105,7 +105,7 @@ def test_the_invite_names_the_bot_as_the_manifest_does() -> None:
     name = manifest()["features"]["bot_user"]["display_name"]
     invite = f"/invite @{name}"
     assert invite in (ROOT / "README.md").read_text()
-    assert invite in (ROOT / "bot" / "slack_ui.py").read_text()
+    assert invite in (ROOT / "bot" / "slack" / "blocks.py").read_text()
     assert not re.search(
         r"/invite @(?!" + re.escape(name) + r"\b)", (ROOT / "README.md").read_text()
     )

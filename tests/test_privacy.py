@@ -14,9 +14,9 @@ from slackrig import SlackRig, manifest_scopes, run_bot, until
 from test_slack_conversation import eventually, modals, quiet, said, video
 from test_slack_usage import ask
 
-from bot import slack_ui
-from bot.channels import ChannelKinds
 from bot.emulator import Emulator
+from bot.slack import blocks as ui
+from bot.slack.channels import ChannelKinds
 from bot.store import JobState
 
 S = JobState
@@ -100,23 +100,21 @@ async def test_buttons_act_only_on_jobs_of_their_conversation(tmp_path: Path) ->
         secret = await video(rig, "SECRET-GROUP a private video", channel="G1")
         mine = await video(rig, "a public video", user="U2")
         await rig.send("interactive", fake.block_action(  # an honest press works
-            slack_ui.ACTION_REMIX, str(mine.id), "U1", "C1", mine.card_ts or ""
+            ui.ACTION_REMIX, str(mine.id), "U1", "C1", mine.card_ts or ""
         ))  # fmt: skip
-        await eventually(lambda: modals(rig, slack_ui.VIEW_REMIX), "no remix modal")
+        await eventually(lambda: modals(rig, ui.VIEW_REMIX), "no remix modal")
         fake.views.clear()
         # Forged or stale: a card in C1, but the job id of the private channel's video. It is
         # ignored as an unknown id is: nothing tells whether that job exists.
-        for action in (slack_ui.ACTION_REMIX, slack_ui.ACTION_DELETE):
+        for action in (ui.ACTION_REMIX, ui.ACTION_DELETE):
             forged = fake.block_action(action, str(secret.id), "U1", "C1", mine.card_ts or "")
             await rig.send("interactive", forged)
         await quiet(rig)
-        assert modals(rig, slack_ui.VIEW_REMIX) == []
+        assert modals(rig, ui.VIEW_REMIX) == []
         assert fake.ephemerals("U1") == []
         assert (await rig.job(secret.id)).state == S.DELIVERED
         # The same presses with the job of this channel are answered.
-        delete = fake.block_action(
-            slack_ui.ACTION_DELETE, str(mine.id), "U1", "C1", mine.card_ts or ""
-        )
+        delete = fake.block_action(ui.ACTION_DELETE, str(mine.id), "U1", "C1", mine.card_ts or "")
         await rig.send("interactive", delete)
         await eventually(lambda: fake.ephemerals("U1"), "an honest press not answered")
         assert "Only <@U2>" in said(fake.ephemerals("U1"))
@@ -131,21 +129,21 @@ async def test_buttons_follow_the_allow_list_as_reactions_do(tmp_path: Path) -> 
         # The allow-list changes: C1 is out. The owner's buttons there now do nothing, as
         # their reactions do.
         async with run_bot(fake, emulator, tmp_path, allowed_channel_ids=frozenset({"G1"})) as rig:
-            for action in (slack_ui.ACTION_DELETE, slack_ui.ACTION_REMIX):
+            for action in (ui.ACTION_DELETE, ui.ACTION_REMIX):
                 press = fake.block_action(action, str(mine.id), "U2", "C1", mine.card_ts or "")
                 await rig.send("interactive", press)
             await eventually(lambda: len(fake.ephemerals("U2")) == 2, "presses not refused")
             assert all("isn't enabled in this channel" in said([e]) for e in fake.ephemerals("U2"))
             await quiet(rig)
             assert (await rig.job(mine.id)).state == S.DELIVERED
-            assert modals(rig, slack_ui.VIEW_REMIX) == []
+            assert modals(rig, ui.VIEW_REMIX) == []
             reaction = fake.reaction_added("U2", "wastebasket", "C1", mine.card_ts or "")
             await rig.send("events_api", reaction)
             await quiet(rig)
             assert (await rig.job(mine.id)).state == S.DELIVERED
             # In the allowed private channel, the owner's Delete still works.
             press = fake.block_action(
-                slack_ui.ACTION_DELETE, str(secret.id), "U1", "G1", secret.card_ts or ""
+                ui.ACTION_DELETE, str(secret.id), "U1", "G1", secret.card_ts or ""
             )
             await rig.send("interactive", press)
             await rig.wait_state(secret.id, S.DELETED)

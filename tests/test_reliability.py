@@ -14,7 +14,7 @@ import pytest
 from rig import fast_emulator_config
 from slackrig import SlackRig, slack_rig, until
 
-from bot import slack_ui
+from bot.slack import blocks as ui
 from bot.store import JobState
 
 S = JobState
@@ -126,14 +126,14 @@ async def test_every_kind_of_slack_delivery_twice_makes_no_duplicate(tmp_path: P
         await rig.wait_state(2, S.DELIVERED)
 
         await rig.command("")
-        view = next(v for v in rig.fake.views.values() if v["callback_id"] == slack_ui.VIEW_OPTIONS)
+        view = next(v for v in rig.fake.views.values() if v["callback_id"] == ui.VIEW_OPTIONS)
         values = {"prompt": {"prompt_input": {"type": "plain_text_input", "value": "a kite"}}}
         submission = rig.fake.view_submission(view, "U1", values)
         await rig.send("interactive", submission)
         await rig.send("interactive", submission)
         await rig.wait_state(3, S.DELIVERED)
 
-        press = rig.fake.block_action(slack_ui.ACTION_DELETE, "1", "U1", "C1", thread)
+        press = rig.fake.block_action(ui.ACTION_DELETE, "1", "U1", "C1", thread)
         await rig.send("interactive", press)
         await rig.send("interactive", press)
         await rig.wait_state(1, S.DELETED)

@@ -34,15 +34,15 @@ from test_http_mode import SECRET, command_body, http_bot, signed
 from test_slack_conversation import delivered, eventually, quiet, said, video
 from test_slack_shortcut import huge_png_header, open_modal, person_message, picture, refused
 
-from bot import slack_ui
 from bot.__main__ import _secrets
 from bot.config import Secret, Settings
 from bot.emulator import Emulator
-from bot.images import MAX_BYTES, ImageFetcher
-from bot.intake import Ask
 from bot.logs import setup_logging
 from bot.media import MediaError, fit_image
 from bot.runtime import open_runtime
+from bot.slack import blocks as ui
+from bot.slack.files import MAX_BYTES, ImageFetcher
+from bot.slack.intake import Ask
 from bot.store import JobState
 
 S = JobState
@@ -109,7 +109,7 @@ async def test_http_mode_refuses_forged_stale_and_tampered_requests(tmp_path: Pa
         assert await runtime.store.get_job(2) is None
 
         # A Delete button press that Slack did not sign is refused before any listener runs.
-        press = fake.block_action(slack_ui.ACTION_DELETE, str(job.id), "U1", "C1", job.card_ts)
+        press = fake.block_action(ui.ACTION_DELETE, str(job.id), "U1", "C1", job.card_ts)
         form = urlencode({"payload": json.dumps(press)})
         for headers in (
             {"content-type": "application/x-www-form-urlencoded"},
@@ -154,7 +154,7 @@ async def test_only_the_requester_or_an_admin_deletes_or_cancels(tmp_path: Path)
         done = await video(rig, "mine, not yours")
         card, posted = done.card_ts or "", done.video_message_ts or ""
         attempts = [
-            ("interactive", rig.fake.block_action(slack_ui.ACTION_DELETE, "1", "U2", "C1", card)),
+            ("interactive", rig.fake.block_action(ui.ACTION_DELETE, "1", "U2", "C1", card)),
             ("events_api", rig.fake.reaction_added("U2", "wastebasket", "C1", card)),
             ("events_api", rig.fake.reaction_added("U2", "wastebasket::skin-tone-4", "C1", posted)),
         ]
@@ -179,14 +179,14 @@ async def test_only_the_requester_or_an_admin_deletes_or_cancels(tmp_path: Path)
         slow_card = running.card_ts or ""
         await rig.send(
             "interactive",
-            rig.fake.block_action(slack_ui.ACTION_CANCEL, "2", "U2", "C1", slow_card),
+            rig.fake.block_action(ui.ACTION_CANCEL, "2", "U2", "C1", slow_card),
         )
         await rig.send("events_api", rig.fake.reaction_added("U2", "wastebasket", "C1", slow_card))
         await eventually(lambda: len(rig.fake.ephemerals("U2")) >= 5, "no refusal of the cancel")
         assert (await rig.job(2)).state == S.RUNNING
         await rig.send(
             "interactive",
-            rig.fake.block_action(slack_ui.ACTION_CANCEL, "2", "UADMIN", "C1", slow_card),
+            rig.fake.block_action(ui.ACTION_CANCEL, "2", "UADMIN", "C1", slow_card),
         )
         canceled = await rig.wait_state(2, S.CANCELED)
         assert canceled.deleted_by == "UADMIN"  # the rule is who, not that it can't be done
@@ -412,7 +412,7 @@ async def test_user_text_is_stored_verbatim_and_escaped_in_cards(tmp_path: Path)
             card = rig.fake.messages[("C1", job.card_ts or "")]
             shown = _shown_texts(card.blocks or []).replace("<@U1>", "")
             assert "<" not in shown, shown  # no mention, broadcast or link can be forged
-            assert slack_ui.escape(stored) in shown
+            assert ui.escape(stored) in shown
         assert len(await rig.store.recent_jobs_for_user("U1", limit=50)) == len(INJECTIONS)
 
         _, _, payload = await rig.command("list")

@@ -19,10 +19,10 @@ from test_security import TOKEN, fetch, file_host
 from test_slack_conversation import delivered, quiet
 from test_slack_shortcut import as_submitted, open_modal, person_message, picture
 
-from bot.commands import Invalid, parse_command
 from bot.config import ConfigError, Settings
 from bot.jobs.delivery import Artifacts, DeliveryRefused, LocalDirectoryDelivery, Remember
 from bot.jobs.workfiles import sweep_work_dir
+from bot.slack.parse import Invalid, parse_command
 from bot.store import Job, JobState
 
 S = JobState

@@ -13,7 +13,7 @@ from typing import Any
 
 from slackrig import SlackRig, slack_rig, until
 
-from bot import slack_ui
+from bot.slack import blocks as ui
 from bot.store import Job, JobState
 
 S = JobState
@@ -233,13 +233,11 @@ async def test_remix_shortcut_on_the_card_or_the_video_opens_a_modal(tmp_path: P
             [(v1.card_ts, "U2", "more kites"), (v1.video_message_ts, "U3", "at night")], start=2
         ):
             message = {"type": "message", "ts": ts, "thread_ts": thread, "text": ""}
-            shortcut = rig.fake.message_shortcut(slack_ui.SHORTCUT_REMIX, message, user=user)
-            before = len(modals(rig, slack_ui.VIEW_REMIX))
+            shortcut = rig.fake.message_shortcut(ui.SHORTCUT_REMIX, message, user=user)
+            before = len(modals(rig, ui.VIEW_REMIX))
             await rig.send("interactive", shortcut)
             # This person's modal: the previous one was there already (a stale answer).
-            (view,) = await eventually(
-                lambda b=before: modals(rig, slack_ui.VIEW_REMIX)[b:], "no modal"
-            )
+            (view,) = await eventually(lambda b=before: modals(rig, ui.VIEW_REMIX)[b:], "no modal")
             assert "v1" in view["title"]["text"]
             values = {"change": {"change_input": {"type": "plain_text_input", "value": change}}}
             ack = await rig.send("interactive", rig.fake.view_submission(view, user, values))
@@ -251,11 +249,11 @@ async def test_remix_shortcut_on_the_card_or_the_video_opens_a_modal(tmp_path: P
 
         person = rig.fake.message_event("not a video")["event"]
         await rig.send(
-            "interactive", rig.fake.message_shortcut(slack_ui.SHORTCUT_REMIX, person, user="U2")
+            "interactive", rig.fake.message_shortcut(ui.SHORTCUT_REMIX, person, user="U2")
         )
         refusal = await eventually(lambda: rig.fake.ephemerals("U2"), "no answer")
         assert "Use *Remix* on a video the bot posted" in said(refusal)
-        assert modals(rig, slack_ui.VIEW_REMIX) == []
+        assert modals(rig, ui.VIEW_REMIX) == []
 
 
 async def test_bot_messages_edits_and_other_subtypes_are_acked_and_ignored(

@@ -10,8 +10,8 @@ from fakes.slack import FakeSlack
 from rig import fast_emulator_config
 from slackrig import SlackRig, manifest_scopes, run_bot, slack_rig, until
 
-from bot import slack_ui
 from bot.emulator import Emulator
+from bot.slack import blocks as ui
 from bot.store import JobState
 
 S = JobState
@@ -43,7 +43,7 @@ async def test_sora_command_posts_a_card_and_delivers_into_its_thread(tmp_path: 
         final = rig.fake.messages[("C1", job.card_ts or "")]
         assert "Done" in json.dumps(final.blocks)
         actions = [e["action_id"] for e in final.blocks[-1]["elements"]]
-        assert actions == [slack_ui.ACTION_REMIX, slack_ui.ACTION_DELETE]
+        assert actions == [ui.ACTION_REMIX, ui.ACTION_DELETE]
         history = rig.fake.message_history("C1", job.card_ts or "")
         texts = json.dumps(history)
         assert "Making the video" in texts or "Starting" in texts  # it showed progress
@@ -86,7 +86,7 @@ async def test_modal_submission_starts_the_job(tmp_path: Path) -> None:
     async with slack_rig(tmp_path) as rig:
         await rig.command("")
         view = next(iter(rig.fake.views.values()))
-        assert view["callback_id"] == slack_ui.VIEW_OPTIONS
+        assert view["callback_id"] == ui.VIEW_OPTIONS
         values = {
             "prompt": {"prompt_input": {"type": "plain_text_input", "value": "a red kite"}},
             "shape": {"shape_input": {"type": "radio_buttons",
@@ -193,18 +193,16 @@ async def test_card_buttons_follow_the_permission_rule(tmp_path: Path) -> None:
         job = await rig.wait_state(1, S.DELIVERED)
         card = job.card_ts or ""
         await rig.send(
-            "interactive", rig.fake.block_action(slack_ui.ACTION_DELETE, "1", "U2", "C1", card)
+            "interactive", rig.fake.block_action(ui.ACTION_DELETE, "1", "U2", "C1", card)
         )
         refusal = await until(lambda: _async(rig.fake.ephemerals("U2")), 5, "no refusal")
         assert "Only <@U1>" in json.dumps(refusal)
         assert (await rig.job(1)).state == S.DELIVERED
 
-        await rig.send(
-            "interactive", rig.fake.block_action(slack_ui.ACTION_REMIX, "1", "U2", "C1", card)
-        )
+        await rig.send("interactive", rig.fake.block_action(ui.ACTION_REMIX, "1", "U2", "C1", card))
         remix_view = await until(
             lambda: _async([v for v in rig.fake.views.values()
-                            if v.get("callback_id") == slack_ui.VIEW_REMIX]),
+                            if v.get("callback_id") == ui.VIEW_REMIX]),
             5, "no remix modal",
         )  # fmt: skip
         values = {"change": {"change_input": {"type": "plain_text_input", "value": "at night"}}}
@@ -218,7 +216,7 @@ async def test_card_buttons_follow_the_permission_rule(tmp_path: Path) -> None:
         assert remixed.thread_ts == card  # anyone may remix, in the same thread
 
         await rig.send(
-            "interactive", rig.fake.block_action(slack_ui.ACTION_DELETE, "1", "UADMIN", "C1", card)
+            "interactive", rig.fake.block_action(ui.ACTION_DELETE, "1", "UADMIN", "C1", card)
         )
         deleted = await rig.wait_state(1, S.DELETED)
         assert deleted.deleted_by == "UADMIN"
@@ -236,7 +234,7 @@ async def test_cancel_button_stops_a_running_job(tmp_path: Path) -> None:
         job = await rig.wait_state(1, S.RUNNING)
         await rig.send(
             "interactive",
-            rig.fake.block_action(slack_ui.ACTION_CANCEL, "1", "U1", "C1", job.card_ts or ""),
+            rig.fake.block_action(ui.ACTION_CANCEL, "1", "U1", "C1", job.card_ts or ""),
         )
         canceled = await rig.wait_state(1, S.CANCELED)
         assert canceled.deleted_by == "U1"

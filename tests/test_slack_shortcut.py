@@ -14,7 +14,7 @@ from PIL import Image
 from slackrig import SlackRig, manifest_scopes, slack_rig, until
 from test_slack_conversation import delivered, eventually, modals, quiet, said, sora_calls
 
-from bot import slack_ui
+from bot.slack import blocks as ui
 from bot.store import JobKind, JobState
 
 S = JobState
@@ -49,14 +49,12 @@ def person_message(
 
 
 async def open_modal(rig: SlackRig, message: dict[str, Any], user: str = "U1") -> dict[str, Any]:
-    payload = rig.fake.message_shortcut(slack_ui.SHORTCUT_FROM_MESSAGE, message, user=user)
-    before = len(modals(rig, slack_ui.VIEW_OPTIONS))
+    payload = rig.fake.message_shortcut(ui.SHORTCUT_FROM_MESSAGE, message, user=user)
+    before = len(modals(rig, ui.VIEW_OPTIONS))
     await rig.send("interactive", payload)
     # A new modal, not the last one opened: taking views[-1] as soon as any modal existed
     # submitted an earlier person's modal (their file) when this one was slow to open.
-    views = await eventually(
-        lambda: modals(rig, slack_ui.VIEW_OPTIONS)[before:], "no options modal"
-    )
+    views = await eventually(lambda: modals(rig, ui.VIEW_OPTIONS)[before:], "no options modal")
     (view,) = views
     return dict(view)
 
@@ -92,7 +90,7 @@ async def submit(rig: SlackRig, view: dict[str, Any], user: str = "U1", **change
 
 def first_frame_offered(view: dict[str, Any]) -> str | None:
     for block in view["blocks"]:
-        if block["block_id"] == slack_ui.FIRST_FRAME[0]:
+        if block["block_id"] == ui.FIRST_FRAME[0]:
             return str(block["element"]["initial_options"][0]["text"]["text"])
     return None
 
@@ -132,8 +130,8 @@ async def test_the_modal_is_prefilled_with_plain_words_and_answers_in_the_thread
         )
         root = person_message(rig, text)
         view = await open_modal(rig, root)
-        assert initial(view, slack_ui.PROMPT[0]) == "look at #random and this site & https://x.io"
-        assert initial(view, slack_ui.SHAPE[0]) == "portrait"
+        assert initial(view, ui.PROMPT[0]) == "look at #random and this site & https://x.io"
+        assert initial(view, ui.SHAPE[0]) == "portrait"
         assert first_frame_offered(view) is None  # no image on the message
         await submit(rig, view)
         job = await delivered(rig, 1)
@@ -180,7 +178,7 @@ async def test_a_png_becomes_a_fitted_landscape_first_frame(tmp_path: Path) -> N
         message = person_message(rig, "make the garden bloom", files=[pdf, png, other])
         view = await open_modal(rig, message)
         assert first_frame_offered(view) == "Start from the image (garden.png)"  # first wins
-        assert initial(view, slack_ui.SHAPE[0]) == "landscape"  # from the image's aspect
+        assert initial(view, ui.SHAPE[0]) == "landscape"  # from the image's aspect
         await submit(rig, view)
         sent_bytes = await first_frame(rig, 1)
         job = await delivered(rig, 1)
@@ -213,7 +211,7 @@ async def test_a_webp_in_portrait_and_the_box_can_be_unticked(tmp_path: Path) ->
         )
         message = person_message(rig, "a tall tower", files=[webp])
         view = await open_modal(rig, message)
-        assert initial(view, slack_ui.SHAPE[0]) == "portrait"
+        assert initial(view, ui.SHAPE[0]) == "portrait"
         await submit(rig, view)
         with Image.open(io.BytesIO(await first_frame(rig, 1))) as sent:
             assert sent.size == (720, 1280)
@@ -237,7 +235,7 @@ async def test_an_image_without_its_size_in_the_message_still_sets_the_orientati
         stub = {"id": wide["id"], "mode": "hosted", "file_access": "check_file_info"}
         view = await open_modal(rig, person_message(rig, "a wide river", files=[stub]))
         assert first_frame_offered(view) is not None
-        assert initial(view, slack_ui.SHAPE[0]) == "landscape"
+        assert initial(view, ui.SHAPE[0]) == "landscape"
         await submit(rig, view)
         job = await delivered(rig, 1)
         assert (job.kind, job.size) == (JobKind.IMAGE, "1280x720")

@@ -10,7 +10,7 @@ import pytest
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
-from bot import slack_ui
+from bot.slack import blocks as ui
 from bot.store import Job, JobKind, JobState
 
 S = JobState
@@ -54,67 +54,67 @@ def valid_blocks(blocks: list[dict[str, Any]]) -> None:
     ],
 )
 def test_every_card_is_valid(state_fields: dict[str, Any]) -> None:
-    card = slack_ui.job_card(job(**state_fields), position=2)
+    card = ui.job_card(job(**state_fields), position=2)
     valid_blocks(card.blocks)
     assert card.text
     assert "a corgi surfing" in card.text
 
 
 def test_card_content_per_state() -> None:
-    assert "2nd in line" in slack_ui.job_card(job(), 2).blocks[2]["text"]["text"]
-    assert "next in line" in slack_ui.job_card(job(), 1).blocks[2]["text"]["text"]
-    running = slack_ui.job_card(job(state=S.RUNNING, progress=50)).blocks[2]["text"]["text"]
+    assert "2nd in line" in ui.job_card(job(), 2).blocks[2]["text"]["text"]
+    assert "next in line" in ui.job_card(job(), 1).blocks[2]["text"]["text"]
+    running = ui.job_card(job(state=S.RUNNING, progress=50)).blocks[2]["text"]["text"]
     assert "`▓▓▓▓▓▓░░░░░░` 50%" in running
-    done = slack_ui.job_card(job(state=S.DELIVERED, progress=100))
+    done = ui.job_card(job(state=S.DELIVERED, progress=100))
     actions = [e["action_id"] for e in done.blocks[-1]["elements"]]
-    assert actions == [slack_ui.ACTION_REMIX, slack_ui.ACTION_DELETE]
+    assert actions == [ui.ACTION_REMIX, ui.ACTION_DELETE]
     assert done.blocks[-1]["elements"][0]["value"] == "7"
-    queued = slack_ui.job_card(job())
-    assert [e["action_id"] for e in queued.blocks[-1]["elements"]] == [slack_ui.ACTION_CANCEL]
-    failed = slack_ui.job_card(job(state=S.FAILED, error_code="moderation", error_message="no"))
+    queued = ui.job_card(job())
+    assert [e["action_id"] for e in queued.blocks[-1]["elements"]] == [ui.ACTION_CANCEL]
+    failed = ui.job_card(job(state=S.FAILED, error_code="moderation", error_message="no"))
     assert failed.blocks[2]["text"]["text"].startswith(":no_entry: Failed")
-    deleted = slack_ui.job_card(job(state=S.DELETED, deleted_by="U9"))
+    deleted = ui.job_card(job(state=S.DELETED, deleted_by="U9"))
     assert "Deleted by <@U9>" in deleted.blocks[2]["text"]["text"]
-    landscape = slack_ui.job_card(job(size="1280x720", seconds=8))
+    landscape = ui.job_card(job(size="1280x720", seconds=8))
     assert landscape.blocks[1]["elements"][0]["text"] == "1280x720 · landscape · 8 s · v1"
 
 
 def test_user_text_is_escaped_and_mentions_cannot_be_forged() -> None:
-    card = slack_ui.job_card(job(prompt="<!channel> & <@U999> <https://evil|click>"))
+    card = ui.job_card(job(prompt="<!channel> & <@U999> <https://evil|click>"))
     shown = card.blocks[0]["text"]["text"]
     assert "<!channel>" not in shown
     assert "&lt;!channel&gt; &amp; &lt;@U999&gt;" in shown
 
 
 def test_giant_prompts_stay_inside_the_limits() -> None:
-    card = slack_ui.job_card(job(prompt="y" * 32000, state=S.FAILED, error_message="z" * 5000))
+    card = ui.job_card(job(prompt="y" * 32000, state=S.FAILED, error_message="z" * 5000))
     valid_blocks(card.blocks)
     assert len(card.text) <= 3000
-    modal = slack_ui.options_modal({"c": "C1"}, prompt="p" * 32000)
+    modal = ui.options_modal({"c": "C1"}, prompt="p" * 32000)
     View(**modal).validate_json()
 
 
 def test_options_modal_defaults_and_prefill() -> None:
-    modal = slack_ui.options_modal({"channel_id": "C1"}, prompt="hi", size="1280x720", seconds=8)
+    modal = ui.options_modal({"channel_id": "C1"}, prompt="hi", size="1280x720", seconds=8)
     View(**modal).validate_json()
     shape = modal["blocks"][1]["element"]["initial_option"]["value"]
     duration = modal["blocks"][2]["element"]["initial_option"]["value"]
     assert (shape, duration) == ("landscape", "8")
     assert modal["blocks"][0]["element"]["initial_value"] == "hi"
     assert json.loads(modal["private_metadata"]) == {"channel_id": "C1"}
-    with_image = slack_ui.options_modal({}, image_name="cat.png")
+    with_image = ui.options_modal({}, image_name="cat.png")
     View(**with_image).validate_json()
-    assert with_image["blocks"][-1]["block_id"] == slack_ui.FIRST_FRAME[0]
-    assert "initial_value" not in slack_ui.options_modal({})["blocks"][0]["element"]
+    assert with_image["blocks"][-1]["block_id"] == ui.FIRST_FRAME[0]
+    assert "initial_value" not in ui.options_modal({})["blocks"][0]["element"]
 
 
 def test_remix_modal_and_replies_are_valid() -> None:
-    View(**slack_ui.remix_modal({"job_id": 7}, "v12")).validate_json()
+    View(**ui.remix_modal({"job_id": 7}, "v12")).validate_json()
     for message in (
-        slack_ui.help_message(),
-        slack_ui.error_reply("bad"),
-        slack_ui.invite_reply("a cat --landscape"),
-        slack_ui.notice("x" * 4000),
+        ui.help_message(),
+        ui.error_reply("bad"),
+        ui.invite_reply("a cat --landscape"),
+        ui.notice("x" * 4000),
     ):
         valid_blocks(message.blocks)
         assert len(message.text) <= 3000
@@ -122,5 +122,5 @@ def test_remix_modal_and_replies_are_valid() -> None:
 
 def test_upload_comment_names_version_settings_and_id() -> None:
     delivered = dataclasses.replace(job(), version_label="v2", size="1280x720", seconds=8)
-    comment = slack_ui.upload_comment(delivered, parent_label="v1")
+    comment = ui.upload_comment(delivered, parent_label="v1")
     assert "*v2* · 1280x720 · 8 s · remix of v1 · `video_1`" in comment

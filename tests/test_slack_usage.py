@@ -21,8 +21,8 @@ from test_slack_conversation import (
 )
 from test_slack_shortcut import as_submitted, open_modal, person_message
 
-from bot import slack_ui
 from bot.emulator import Emulator
+from bot.slack import blocks as ui
 from bot.store import JobState
 
 S = JobState
@@ -131,12 +131,12 @@ async def test_the_channel_allow_list_applies_to_every_surface(tmp_path: Path) -
             assert "isn't enabled in this channel" in await ask(rig, "a cat", channel="C2")
 
             message = person_message(rig, "a dog", channel="C2")
-            shortcut = fake.message_shortcut(slack_ui.SHORTCUT_FROM_MESSAGE, message, channel="C2")
+            shortcut = fake.message_shortcut(ui.SHORTCUT_FROM_MESSAGE, message, channel="C2")
             await rig.send("interactive", shortcut)
             await eventually(lambda: fake.ephemerals("U1"), "shortcut not refused")
 
             card = {"type": "message", "ts": elsewhere.card_ts, "text": ""}
-            remix = fake.message_shortcut(slack_ui.SHORTCUT_REMIX, card, channel="C2")
+            remix = fake.message_shortcut(ui.SHORTCUT_REMIX, card, channel="C2")
             await rig.send("interactive", remix)
             await eventually(lambda: len(fake.ephemerals("U1")) >= 2, "Remix not refused")
 
@@ -147,7 +147,7 @@ async def test_the_channel_allow_list_applies_to_every_surface(tmp_path: Path) -
             await rig.send("events_api", reaction)
             await quiet(rig)
             assert all("isn't enabled" in said([e]) for e in fake.ephemerals("U1"))
-            assert modals(rig, slack_ui.VIEW_OPTIONS) == modals(rig, slack_ui.VIEW_REMIX) == []
+            assert modals(rig, ui.VIEW_OPTIONS) == modals(rig, ui.VIEW_REMIX) == []
             assert (await rig.job(elsewhere.id)).state == S.DELIVERED
             assert await rig.store.get_job(elsewhere.id + 1) is None
             assert sora_calls(rig) == calls

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import time
 
-from bot.cards import Rank
-from bot.throttle import Throttle
+from bot.slack.cards import Rank
+from bot.slack.throttle import Throttle
 
 
 async def run_for(throttle: Throttle[int, str], seconds: float) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 from bot.private_files import make_private, private_dir, sweep
 
 DOWNLOADS = re.compile(r"job-\d+\.(?:mp4|webp)(?:\.part)?")
-FIRST_FRAMES = re.compile(r"[0-9a-f]{32}\.png")  # bot.images names them uuid4().hex
+FIRST_FRAMES = re.compile(r"[0-9a-f]{32}\.png")  # bot.slack.files names them uuid4().hex
 
 
 def sweep_work_dir(work_dir: Path, keep: Iterable[Path], *, older_than: float = 60.0) -> int:
@@ -25,7 +25,7 @@ def sweep_work_dir(work_dir: Path, keep: Iterable[Path], *, older_than: float = 
     kept += [p.with_name(p.name + ".part") for p in kept]
     inputs = work_dir / "inputs"
     private_dir(work_dir)
-    if inputs.is_dir():  # made by the first image (bot.images), 0700 too
+    if inputs.is_dir():  # made by the first image (bot.slack.files), 0700 too
         private_dir(inputs)
     removed = sweep(work_dir, DOWNLOADS, kept, older_than=older_than)
     removed += sweep(inputs, FIRST_FRAMES, kept, older_than=older_than)

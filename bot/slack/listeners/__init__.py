@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from slack_bolt.async_app import AsyncApp
 
-from bot.listeners import actions, command, events, shortcuts, views
-from bot.services import Services
+from bot.slack.listeners import actions, command, events, shortcuts, views
+from bot.slack.services import Services
 
 
 def register_all(app: AsyncApp, services: Services) -> None:

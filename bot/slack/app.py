@@ -15,9 +15,9 @@ from slack_sdk.http_retry.builtin_async_handlers import AsyncConnectionErrorRetr
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import Settings
-from bot.listeners import register_all
 from bot.metrics import CountingRateLimitHandler, MeteredWebClient, Metrics
-from bot.services import Services
+from bot.slack.listeners import register_all
+from bot.slack.services import Services
 
 log = logging.getLogger(__name__)
 

@@ -10,14 +10,14 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import slack_ui
-from bot.listeners.common import tell
-from bot.media import SlackImage, first_image, mrkdwn_to_plain
-from bot.services import Services
+from bot.slack import blocks as ui
+from bot.slack.files import SlackImage, first_image, mrkdwn_to_plain
+from bot.slack.listeners.common import tell
+from bot.slack.services import Services
 
 
 def register(app: AsyncApp, services: Services) -> None:
-    @app.shortcut(slack_ui.SHORTCUT_FROM_MESSAGE)
+    @app.shortcut(ui.SHORTCUT_FROM_MESSAGE)
     async def from_message(ack: AsyncAck, shortcut: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
         channel = str((shortcut.get("channel") or {}).get("id") or "")
@@ -38,7 +38,7 @@ def register(app: AsyncApp, services: Services) -> None:
                 size = "1280x720"
         await client.views_open(
             trigger_id=shortcut["trigger_id"],
-            view=slack_ui.options_modal(
+            view=ui.options_modal(
                 meta,
                 prompt=mrkdwn_to_plain(str(message.get("text") or "")),
                 size=size,
@@ -46,7 +46,7 @@ def register(app: AsyncApp, services: Services) -> None:
             ),
         )
 
-    @app.shortcut(slack_ui.SHORTCUT_REMIX)
+    @app.shortcut(ui.SHORTCUT_REMIX)
     async def remix(ack: AsyncAck, shortcut: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
         channel = str((shortcut.get("channel") or {}).get("id") or "")
@@ -58,13 +58,13 @@ def register(app: AsyncApp, services: Services) -> None:
             return
         job = await services.store.find_by_message(channel, ts)
         if job is None:
-            await tell(client, channel, user, slack_ui.notice(
+            await tell(client, channel, user, ui.notice(
                 "Use *Remix* on a video the bot posted, or on its card."
             ))  # fmt: skip
             return
         await client.views_open(
             trigger_id=shortcut["trigger_id"],
-            view=slack_ui.remix_modal({"job": job.id}, job.version_label or "v1"),
+            view=ui.remix_modal({"job": job.id}, job.version_label or "v1"),
         )
 
 

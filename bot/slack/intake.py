@@ -17,26 +17,23 @@ from dataclasses import dataclass
 
 from slack_sdk.errors import SlackApiError
 
-from bot import slack_ui
-from bot.cards import Cards
-from bot.channels import ChannelKinds
 from bot.config import Settings
 from bot.jobs import JobRunner, QueueFull
-from bot.posting import PostingStopped
+from bot.slack import blocks as ui
+from bot.slack.cards import Cards
+from bot.slack.channels import ChannelKinds
+from bot.slack.errors import NOT_A_MEMBER, PERMANENT, error_code
+from bot.slack.posting import PostingStopped
 from bot.sora.models import PROMPT_MAX
 from bot.store import DuplicateJob, Job, JobKind, LimitReached, Limits, NewJob, Store
 
 log = logging.getLogger(__name__)
 DAY = 86400
-# Slack errors that mean the card can never be posted there: the job is canceled.
-CANNOT_POST = frozenset(
-    {"not_in_channel", "channel_not_found", "is_archived", "restricted_action", "invalid_auth"}
-)
 
 
 @dataclass(frozen=True)
 class Refused:
-    message: slack_ui.Message
+    message: ui.Message
 
 
 @dataclass(frozen=True)
@@ -83,7 +80,7 @@ class Intake:
         """The answer for a channel outside SORA_ALLOWED_CHANNEL_IDS, or None."""
         if self.allowed(channel_id):
             return None
-        return Refused(slack_ui.notice(
+        return Refused(ui.notice(
             ":no_entry_sign: Sora isn't enabled in this channel. Ask a workspace admin, "
             "or use a channel where it is."
         ))  # fmt: skip
@@ -101,11 +98,11 @@ class Intake:
     @staticmethod
     def over_limit(which: str, limit: int, used: int) -> Refused:
         if which == "queue":
-            return Refused(slack_ui.notice(
+            return Refused(ui.notice(
                 f":hourglass: You already have {limit} videos waiting, the most one person "
                 "may queue. Try again when one has started, or cancel one from its card."
             ))  # fmt: skip
-        return Refused(slack_ui.notice(
+        return Refused(ui.notice(
             f":stopwatch: That would pass your limit of {limit} seconds of video a day: you "
             f"have {max(0, limit - used)} seconds left (failed and blocked videos don't "
             "count). A shorter clip may fit: `--seconds 4`."
@@ -128,7 +125,7 @@ class Intake:
 
     async def start(self, ask: Ask) -> Job | Refused:
         if len(ask.prompt) > PROMPT_MAX:
-            return Refused(slack_ui.notice(
+            return Refused(ui.notice(
                 f":warning: The prompt is {len(ask.prompt):,} characters; the limit is "
                 f"{PROMPT_MAX:,}."
             ))  # fmt: skip
@@ -166,8 +163,8 @@ class Intake:
             self.runner.release(job.id)
             return job
         except SlackApiError as exc:
-            error = str(exc.response.get("error") or exc.response.status_code)
-            if error not in CANNOT_POST:
+            error = error_code(exc)
+            if error not in PERMANENT:
                 # Slack is having a moment: keep the job; its card is posted when it moves.
                 log.warning("job %d: card not posted yet (%s); it will be", job.id, error)
                 self.runner.release(job.id)
@@ -175,8 +172,8 @@ class Intake:
             log.info("job %d: cannot post its card (%s); canceling it", job.id, error)
             await self.runner.cancel(job.id, by=ask.user_id)
             self.runner.release(job.id)
-            if error in ("not_in_channel", "channel_not_found"):
-                return Refused(slack_ui.invite_reply(ask.command_text or ask.prompt))
-            return Refused(slack_ui.notice(f":warning: Slack won't let me post here ({error})."))
+            if error in NOT_A_MEMBER:
+                return Refused(ui.invite_reply(ask.command_text or ask.prompt))
+            return Refused(ui.notice(f":warning: I can't post here: {PERMANENT[error]} ({error})."))
         self.runner.release(job.id)
         return job

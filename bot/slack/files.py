@@ -1,4 +1,5 @@
-"""Fetching a Slack file to use as a video's first frame, safely.
+"""Slack files and message text: a message's first image, its text as plain words, and
+fetching a Slack file to use as a video's first frame, safely.
 
 The bot token is sent only to Slack's file host (``https://files.slack.com``, port 443) or
 to the exact scheme, host and port of ``SLACK_API_URL`` (proxies and tests): a look-alike
@@ -13,28 +14,84 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import re
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import slack_ui
-from bot.intake import Ask, Refused
-from bot.media import IMAGE_MIMETYPES, MediaError, fit_image
+from bot.media import MediaError, fit_image
 from bot.private_files import write_private
+from bot.slack import blocks as ui
+from bot.slack.intake import Ask, Refused
+from bot.slack.parse import unescape
 from bot.store import JobKind
 
 log = logging.getLogger(__name__)
 MAX_BYTES = 20 * 1024 * 1024
+IMAGE_MIMETYPES = frozenset({"image/png", "image/jpeg", "image/jpg", "image/webp"})
+_LINK = re.compile(r"<([^<>|]+)(?:\|([^<>]*))?>")
 FILES_ORIGIN = ("https", "files.slack.com", 443)
 DEFAULT_PORTS = {"https": 443, "http": 80}
 MISSING_FILES_READ = (
     "Slack sent a web page instead of the image: the app probably lacks the `files:read` "
     "permission. Ask a workspace admin to reinstall it from manifest.yml."
 )
+
+
+@dataclass(frozen=True)
+class SlackImage:
+    file_id: str
+    name: str
+    mimetype: str | None
+    width: int | None
+    height: int | None
+
+
+def first_image(files: list[dict[str, Any]]) -> SlackImage | None:
+    """The message's first PNG, JPEG or WebP (a stub needing files.info counts too)."""
+    for f in files:
+        if not isinstance(f, dict) or not f.get("id"):
+            continue
+        mimetype = str(f.get("mimetype") or "").lower() or None
+        stub = f.get("file_access") == "check_file_info"
+        if stub or mimetype in IMAGE_MIMETYPES:
+            return SlackImage(
+                str(f["id"]),
+                str(f.get("name") or f.get("title") or "image"),
+                mimetype,
+                _int(f.get("original_w")),
+                _int(f.get("original_h")),
+            )
+    return None
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def mrkdwn_to_plain(text: str) -> str:
+    """Slack mrkdwn as plain words: mentions by their label (or dropped), links by their
+    text, special mentions dropped, escapes undone."""
+
+    def link(match: re.Match[str]) -> str:
+        target, label = match.group(1), match.group(2)
+        if target.startswith(("@", "#")):
+            return (("#" if target.startswith("#") else "") + label) if label else ""
+        if target.startswith("!"):
+            return label or ""
+        return label or target
+
+    plain = unescape(_LINK.sub(link, text))
+    return re.sub(r"[ \t]{2,}", " ", plain).strip()
 
 
 class ImageFetcher:
@@ -62,7 +119,7 @@ class ImageFetcher:
             data = await self._fetch(file_id)
             fitted = await asyncio.to_thread(fit_image, data, ask.size)
         except MediaError as exc:
-            return Refused(slack_ui.notice(f":frame_with_picture: Can't use that image: {exc}."))
+            return Refused(ui.notice(f":frame_with_picture: Can't use that image: {exc}."))
         path = self.work_dir / "inputs" / f"{uuid.uuid4().hex}.png"
         await asyncio.to_thread(_write, path, fitted)
         return dataclasses.replace(ask, kind=JobKind.IMAGE, image_path=str(path))

@@ -20,10 +20,10 @@ from typing import Any, Protocol
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import slack_ui
-from bot.posting import ChannelPoster
+from bot.slack import blocks as ui
+from bot.slack.posting import ChannelPoster
+from bot.slack.throttle import Throttle
 from bot.store import TERMINAL, Job, JobState, Store
-from bot.throttle import Throttle
 
 log = logging.getLogger(__name__)
 S = JobState
@@ -47,7 +47,7 @@ def rank_of(job: Job, shown_state: str | None) -> Rank:
     return Rank.POSITION if job.state == S.QUEUED else Rank.PROGRESS
 
 
-def digest(message: slack_ui.Message) -> str:
+def digest(message: ui.Message) -> str:
     body = json.dumps([message.text, message.blocks], sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(body.encode()).hexdigest()[:32]
 
@@ -98,11 +98,11 @@ class Cards:
             self._places = (self.clock(), places)
         return places.get(job.id)
 
-    async def render(self, job: Job, position: int | None) -> slack_ui.Message:
+    async def render(self, job: Job, position: int | None) -> ui.Message:
         if job.state == S.QUEUED and position is None:
             position = await self.place(job)
         shown = position if job.state == S.QUEUED else None
-        return slack_ui.job_card(job, shown, await self.parent_label(job))
+        return ui.job_card(job, shown, await self.parent_label(job))
 
     # -- posting --------------------------------------------------------------------------
 

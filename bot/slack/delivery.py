@@ -34,26 +34,15 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncConnectionErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import slack_ui
-from bot.cards import Cards
 from bot.jobs import Artifacts, DeliveryRefused
 from bot.jobs.delivery import Remember
+from bot.slack import blocks as ui
+from bot.slack.cards import Cards
+from bot.slack.errors import PERMANENT
 from bot.store import Job, Store
 
 log = logging.getLogger(__name__)
 CHUNK = 1024 * 1024
-# Errors that no retry can fix: the job fails with a reason instead.
-PERMANENT = {
-    "not_in_channel": "the bot is no longer in the channel (invite it and start again)",
-    "channel_not_found": "the channel is gone or the bot cannot see it",
-    "is_archived": "the channel was archived",
-    "invalid_thread_ts": "the video's thread is gone",
-    "thread_not_found": "the video's thread is gone",
-    "message_not_found": "the video's card was deleted",
-    "invalid_auth": "the bot's Slack token is not valid",
-    "account_inactive": "the bot's Slack token was revoked",
-    "missing_scope": "the app lacks a permission (files:write); reinstall it from manifest.yml",
-}
 
 
 class UploadFailed(Exception):
@@ -140,7 +129,7 @@ class SlackDelivery:
         resp = await self.client.files_getUploadURLExternal(
             filename=f"sora-{label}-{job.id}.mp4",
             length=size,
-            alt_txt=slack_ui.clip(job.prompt, 1000),
+            alt_txt=ui.clip(job.prompt, 1000),
         )
         file_id, url = str(resp["file_id"]), str(resp["upload_url"])
         job = await remember(file_id)  # before the video can become visible
@@ -171,10 +160,10 @@ class SlackDelivery:
             job = await self.store.update_job(job.id, completion_sent_at=time.time())
         try:
             await self._once.files_completeUploadExternal(
-                files=[{"id": job.slack_file_id, "title": slack_ui.video_title(job)}],
+                files=[{"id": job.slack_file_id, "title": ui.video_title(job)}],
                 channel_id=job.channel_id,
                 thread_ts=job.thread_ts or job.card_ts,
-                initial_comment=slack_ui.upload_comment(job, parent),
+                initial_comment=ui.upload_comment(job, parent),
             )
         except SlackApiError as exc:
             if first and _refused(exc):  # Slack answered and did nothing

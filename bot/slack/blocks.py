@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from bot.commands import EXAMPLE
+from bot.slack.parse import EXAMPLE
 from bot.store import Job, JobState
 
 # Callback ids of the public contract (manifest.yml) and the bot's own ids.

@@ -10,10 +10,11 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import reports, slack_ui
-from bot.commands import Invalid, OpenModal, Subcommand, parse_command
-from bot.intake import Ask, Refused
-from bot.services import Services, reply
+from bot.slack import blocks as ui
+from bot.slack import reports
+from bot.slack.intake import Ask, Refused
+from bot.slack.parse import Invalid, OpenModal, Subcommand, parse_command
+from bot.slack.services import Services, reply
 from bot.store import UNFINISHED, JobState
 
 log = logging.getLogger(__name__)
@@ -28,18 +29,18 @@ def register(app: AsyncApp, services: Services) -> None:
         channel, user = str(command.get("channel_id") or ""), str(command.get("user_id") or "")
         if not channel or not user:
             log.warning("a /sora payload without a channel or user")
-            await ack(**reply(slack_ui.notice(
+            await ack(**reply(ui.notice(
                 ":warning: Slack did not say which channel (or who) this came from; "
                 "try /sora again from a channel."
             )))  # fmt: skip
             return
         parsed = parse_command(text)
         if isinstance(parsed, Invalid):
-            await ack(**reply(slack_ui.error_reply(parsed.problem, parsed.example)))
+            await ack(**reply(ui.error_reply(parsed.problem, parsed.example)))
             return
         if isinstance(parsed, Subcommand):
             if parsed.name == "help":
-                await ack(**reply(slack_ui.help_message()))
+                await ack(**reply(ui.help_message()))
                 return
             refused = services.intake.not_here(channel) if parsed.name == "queue" else None
             if refused is not None:  # the queue shows others' requests: not here
@@ -53,13 +54,13 @@ def register(app: AsyncApp, services: Services) -> None:
             await ack(**reply(refused.message))
             return
         if isinstance(parsed, OpenModal) and not command.get("trigger_id"):
-            await ack(**reply(slack_ui.help_message()))  # no trigger: no modal to open
+            await ack(**reply(ui.help_message()))  # no trigger: no modal to open
             return
         if isinstance(parsed, OpenModal):
             await ack()  # then the trigger, before anything slow: it expires in 3 s
             await client.views_open(
                 trigger_id=command["trigger_id"],
-                view=slack_ui.options_modal({"c": channel}),
+                view=ui.options_modal({"c": channel}),
             )
             return
         await ack()
@@ -83,7 +84,7 @@ def register(app: AsyncApp, services: Services) -> None:
             await respond(**reply(result.message), response_type="ephemeral")
 
 
-async def _report(services: Services, name: str, command: dict[str, Any]) -> slack_ui.Message:
+async def _report(services: Services, name: str, command: dict[str, Any]) -> ui.Message:
     store, user = services.store, str(command.get("user_id"))
     if name == "list":
         jobs = await store.recent_jobs_for_user(user, limit=10)

@@ -7,12 +7,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot import slack_ui
-from bot.cards import Cards
 from bot.config import Settings
-from bot.images import ImageFetcher
-from bot.intake import Intake
 from bot.jobs import JobRunner
+from bot.slack import blocks as ui
+from bot.slack.cards import Cards
+from bot.slack.files import ImageFetcher
+from bot.slack.intake import Intake
 from bot.store import Job, Store
 
 
@@ -31,6 +31,6 @@ class Services:
         return user_id == job.requester_id or user_id in self.settings.admin_user_ids
 
 
-def reply(message: slack_ui.Message, **extra: Any) -> dict[str, Any]:
+def reply(message: ui.Message, **extra: Any) -> dict[str, Any]:
     """A Message as keyword arguments for ack(), respond() or chat.* calls."""
     return {"text": message.text, "blocks": message.blocks, **extra}

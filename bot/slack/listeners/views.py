@@ -10,12 +10,12 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import slack_ui
-from bot.commands import LANDSCAPE, PORTRAIT, is_blank, small_int
-from bot.intake import Ask, Refused
-from bot.listeners.common import metadata, say_in_thread, tell, value
-from bot.listeners.remix import start_remix
-from bot.services import Services
+from bot.slack import blocks as ui
+from bot.slack.intake import Ask, Refused
+from bot.slack.listeners.common import metadata, say_in_thread, tell, value
+from bot.slack.listeners.remix import start_remix
+from bot.slack.parse import LANDSCAPE, PORTRAIT, is_blank, small_int
+from bot.slack.services import Services
 from bot.sora import SECONDS
 from bot.sora.models import PROMPT_MAX
 
@@ -24,16 +24,16 @@ NO_CHANNEL = "Open the form again from a channel."
 
 
 def register(app: AsyncApp, services: Services) -> None:
-    @app.view(slack_ui.VIEW_OPTIONS)
+    @app.view(ui.VIEW_OPTIONS)
     async def options(
         ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient
     ) -> None:
-        prompt = str(value(view, slack_ui.PROMPT).get("value") or "")
+        prompt = str(value(view, ui.PROMPT).get("value") or "")
         meta = metadata(view)
         channel = str(meta.get("c") or "")
         errors = _problems(view, prompt)
         if not errors and not channel:
-            errors[slack_ui.PROMPT[0]] = NO_CHANNEL
+            errors[ui.PROMPT[0]] = NO_CHANNEL
         if errors:
             await ack(response_action="errors", errors=errors)
             return
@@ -41,8 +41,8 @@ def register(app: AsyncApp, services: Services) -> None:
         user = str((body.get("user") or {}).get("id") or "")
         if not user:
             return
-        seconds = small_int(_selected(view, slack_ui.SECONDS)) or 4
-        shape = _selected(view, slack_ui.SHAPE)
+        seconds = small_int(_selected(view, ui.SECONDS)) or 4
+        shape = _selected(view, ui.SHAPE)
         ask = Ask(
             team_id=str((body.get("team") or {}).get("id") or ""),
             channel_id=channel,
@@ -53,7 +53,7 @@ def register(app: AsyncApp, services: Services) -> None:
             thread_ts=meta.get("t"),
             dedupe_key=f"view:{view.get('id')}",
         )
-        use_image = bool(value(view, slack_ui.FIRST_FRAME).get("selected_options"))
+        use_image = bool(value(view, ui.FIRST_FRAME).get("selected_options"))
         if use_image and meta.get("f"):
             refused = await services.intake.check(user, channel, seconds)
             with_image = refused or await services.images.attach(ask, str(meta["f"]))
@@ -68,18 +68,18 @@ def register(app: AsyncApp, services: Services) -> None:
         if isinstance(result, Refused):
             await tell(client, channel, user, result.message, meta.get("t"))
 
-    @app.view(slack_ui.VIEW_REMIX)
+    @app.view(ui.VIEW_REMIX)
     async def remix(
         ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient
     ) -> None:
-        change = str(value(view, slack_ui.CHANGE).get("value") or "")
+        change = str(value(view, ui.CHANGE).get("value") or "")
         problem = None
         if is_blank(change):
             problem = "Say what should change."
         elif len(change) > PROMPT_MAX:
             problem = TOO_LONG
         if problem:
-            await ack(response_action="errors", errors={slack_ui.CHANGE[0]: problem})
+            await ack(response_action="errors", errors={ui.CHANGE[0]: problem})
             return
         await ack()
         meta = metadata(view)
@@ -105,13 +105,13 @@ def _problems(view: dict[str, Any], prompt: str) -> dict[str, str]:
     silently replaced by a default."""
     errors: dict[str, str] = {}
     if is_blank(prompt):
-        errors[slack_ui.PROMPT[0]] = "Say what the video should show."
+        errors[ui.PROMPT[0]] = "Say what the video should show."
     elif len(prompt) > PROMPT_MAX:
-        errors[slack_ui.PROMPT[0]] = TOO_LONG
-    shape = _selected(view, slack_ui.SHAPE)
+        errors[ui.PROMPT[0]] = TOO_LONG
+    shape = _selected(view, ui.SHAPE)
     if shape is not None and shape not in ("portrait", "landscape"):
-        errors[slack_ui.SHAPE[0]] = "Pick an orientation: portrait or landscape."
-    seconds = _selected(view, slack_ui.SECONDS)
+        errors[ui.SHAPE[0]] = "Pick an orientation: portrait or landscape."
+    seconds = _selected(view, ui.SECONDS)
     if seconds is not None and small_int(seconds) not in SECONDS:
-        errors[slack_ui.SECONDS[0]] = "Pick 4, 8 or 12."
+        errors[ui.SECONDS[0]] = "Pick 4, 8 or 12."
     return errors

@@ -12,13 +12,13 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import slack_ui
-from bot.commands import is_blank, parse_remix
-from bot.intake import Refused
-from bot.listeners.common import say_in_thread, tell
-from bot.listeners.manage import remove
-from bot.listeners.remix import start_remix
-from bot.services import Services
+from bot.slack import blocks as ui
+from bot.slack.intake import Refused
+from bot.slack.listeners.common import say_in_thread, tell
+from bot.slack.listeners.manage import remove
+from bot.slack.listeners.remix import start_remix
+from bot.slack.parse import is_blank, parse_remix
+from bot.slack.services import Services
 from bot.sora.models import PROMPT_MAX
 
 log = logging.getLogger(__name__)
@@ -81,17 +81,17 @@ async def _remix_reply(
         return
     jobs = await store.jobs_in_thread(channel, thread)
     if not jobs:
-        await say_in_thread(client, channel, thread, slack_ui.notice(
+        await say_in_thread(client, channel, thread, ui.notice(
             "There is no video in this thread to remix. Start one with `/sora PROMPT`."
         ))  # fmt: skip
         return
     if len(remix.change) > PROMPT_MAX:
-        await say_in_thread(client, channel, thread, slack_ui.notice(
+        await say_in_thread(client, channel, thread, ui.notice(
             f"That change is {len(remix.change):,} characters; the limit is {PROMPT_MAX:,}."
         ))  # fmt: skip
         return
     if is_blank(remix.change):
-        await say_in_thread(client, channel, thread, slack_ui.notice(
+        await say_in_thread(client, channel, thread, ui.notice(
             "Say what should change, for example `remix: make it night time`."
         ))  # fmt: skip
         return
@@ -99,14 +99,14 @@ async def _remix_reply(
         parent = await store.job_by_version(channel, thread, remix.version)
         if parent is None:
             labels = ", ".join(j.version_label for j in jobs if j.version_label) or "none"
-            await say_in_thread(client, channel, thread, slack_ui.notice(
+            await say_in_thread(client, channel, thread, ui.notice(
                 f"There is no {remix.version} in this thread (versions here: {labels})."
             ))  # fmt: skip
             return
     else:
         parent = await store.latest_delivered_in_thread(channel, thread)
         if parent is None and any(j.unfinished for j in jobs):
-            await say_in_thread(client, channel, thread, slack_ui.notice(
+            await say_in_thread(client, channel, thread, ui.notice(
                 "No video in this thread is finished yet: remix it once it is here."
             ))  # fmt: skip
             return

@@ -14,11 +14,11 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import slack_ui
-from bot.commands import small_int
-from bot.listeners.common import tell
-from bot.listeners.manage import remove
-from bot.services import Services
+from bot.slack import blocks as ui
+from bot.slack.listeners.common import tell
+from bot.slack.listeners.manage import remove
+from bot.slack.parse import small_int
+from bot.slack.services import Services
 from bot.store import Job
 
 
@@ -44,7 +44,7 @@ def register(app: AsyncApp, services: Services) -> None:
             return None
         return job, user
 
-    @app.action(slack_ui.ACTION_REMIX)
+    @app.action(ui.ACTION_REMIX)
     async def remix(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
         found = await job_of(body, client)
@@ -53,7 +53,7 @@ def register(app: AsyncApp, services: Services) -> None:
         job, _ = found
         await client.views_open(
             trigger_id=body["trigger_id"],
-            view=slack_ui.remix_modal({"job": job.id}, job.version_label or "v1"),
+            view=ui.remix_modal({"job": job.id}, job.version_label or "v1"),
         )
 
     async def manage(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
@@ -66,5 +66,5 @@ def register(app: AsyncApp, services: Services) -> None:
         if message is not None:
             await tell(client, job.channel_id, user, message, job.thread_ts)
 
-    app.action(slack_ui.ACTION_DELETE)(manage)
-    app.action(slack_ui.ACTION_CANCEL)(manage)
+    app.action(ui.ACTION_DELETE)(manage)
+    app.action(ui.ACTION_CANCEL)(manage)

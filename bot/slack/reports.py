@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
-from bot.slack_ui import Message, clip, escape, notice, progress_bar
+from bot.slack.blocks import Message, clip, escape, notice, progress_bar
 from bot.store import Job, JobState
 
 STATE_WORDS = {

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from bot import slack_ui
-from bot.intake import Ask, Refused
-from bot.services import Services
+from bot.slack import blocks as ui
+from bot.slack.intake import Ask, Refused
+from bot.slack.services import Services
 from bot.store import Job, JobKind
 
 
 async def start_remix(
     services: Services, parent: Job, change: str, user: str, dedupe_key: str | None
-) -> Refused | slack_ui.Message | None:
+) -> Refused | ui.Message | None:
     """None when the remix is queued; a Refused (say it privately) or a Message (say it in
     the thread) when it is not. Nothing reaches Sora for a parent that cannot be remixed."""
     problem = services.runner.parent_problem(parent)
     if problem is not None:
-        return slack_ui.notice(f":warning: {problem.message}")
+        return ui.notice(f":warning: {problem.message}")
     result = await services.intake.start(
         Ask(
             team_id=parent.team_id,

@@ -9,8 +9,8 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import slack_ui
-from bot.services import reply
+from bot.slack import blocks as ui
+from bot.slack.services import reply
 
 log = logging.getLogger(__name__)
 
@@ -19,7 +19,7 @@ async def tell(
     client: AsyncWebClient,
     channel: str,
     user: str,
-    message: slack_ui.Message,
+    message: ui.Message,
     thread_ts: str | None = None,
 ) -> None:
     """Say something to one person privately, where they are; by DM if that fails."""
@@ -36,7 +36,7 @@ async def tell(
 
 
 async def say_in_thread(
-    client: AsyncWebClient, channel: str, thread_ts: str, message: slack_ui.Message
+    client: AsyncWebClient, channel: str, thread_ts: str, message: ui.Message
 ) -> None:
     try:
         await client.chat_postMessage(channel=channel, thread_ts=thread_ts, **reply(message))
