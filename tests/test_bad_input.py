@@ -82,8 +82,9 @@ class Ctx:
             speed = config.generation_seconds_per_video_second
             config.generation_seconds_per_video_second = 30.0  # fixed when the video is made
             try:
+                newest = await self._last_job()
                 await self.rig.command("a very slow glacier")
-                job = await until(lambda: self._last_job(), 5, "no slow job")
+                job = await until(lambda: self._new_job(newest), 5, "no slow job")
                 self._cache["running"] = await self.rig.wait_state(job.id, S.RUNNING)
                 self.sora_expected += 1
             finally:
@@ -108,8 +109,9 @@ class Ctx:
         return ts
 
     async def _make(self, prompt: str) -> Job:
+        newest = await self._last_job()
         await self.rig.command(prompt)
-        job = await until(lambda: self._last_job(), 5, f"no job for {prompt!r}")
+        job = await until(lambda: self._new_job(newest), 5, f"no job for {prompt!r}")
         self.sora_expected += 1
         await self.rig.wait_state(job.id, S.DELIVERED)
 
@@ -122,6 +124,12 @@ class Ctx:
     async def _last_job(self) -> Job | None:
         jobs = await self.rig.store.recent_jobs_for_user("U1", limit=1)
         return jobs[0] if jobs else None
+
+    async def _new_job(self, newest: Job | None) -> Job | None:
+        """U1's job written after ``newest``: the listener writes it after the ack, so the
+        newest job until then is an earlier one (taking it made a fixture of the wrong job)."""
+        job = await self._last_job()
+        return job if job is not None and (newest is None or job.id > newest.id) else None
 
 
 Build = Callable[[Ctx], Awaitable[dict[str, Any]]]
