@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from typing import Any
 
+from bot.jobs import outcomes
 from bot.jobs.delivery import Delivery
+from bot.jobs.transitions import Transitions
 from bot.sora import (
     InvalidRequestError,
     NotFoundError,
@@ -24,16 +25,12 @@ log = logging.getLogger("bot.jobs")
 
 class Cleaner:
     def __init__(
-        self,
-        store: Store,
-        sora: SoraClient,
-        delivery: Delivery,
-        expired: Callable[[Job], bool],
+        self, *, store: Store, sora: SoraClient, delivery: Delivery, transitions: Transitions
     ) -> None:
         self.store = store
         self.sora = sora
         self.delivery = delivery
-        self.expired = expired
+        self.transitions = transitions
         # One clean-up per job at a time (a Delete press and the clean-up loop may race).
         self._locks: dict[int, asyncio.Lock] = {}
 
@@ -53,13 +50,13 @@ class Cleaner:
 
     async def _cleanup(self, job: Job) -> bool:
         note = None
-        if job.video_id and not self.expired(job):
+        if job.video_id and not self.transitions.expired(job):
             try:
                 await self.sora.delete(job.video_id)
             except NotFoundError:
                 pass  # already gone or expired
             except NotSupportedError:
-                note = "provider_keeps"  # e.g. a proxy without DELETE: it expires in 24 h
+                note = outcomes.PROVIDER_KEEPS  # e.g. a proxy without DELETE: it expires in 24 h
             except InvalidRequestError:
                 return False  # not finished yet at Azure: it cannot be deleted until it is
             except SoraError as exc:
