@@ -5,7 +5,9 @@ job) its file and message removed where it was delivered. Kept in the store
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import Container
 from typing import Any
 
 from bot.jobs import outcomes
@@ -33,6 +35,19 @@ class Cleaner:
         self.transitions = transitions
         # One clean-up per job at a time (a Delete press and the clean-up loop may race).
         self._locks: dict[int, asyncio.Lock] = {}
+
+    async def run(self, *, stopped: asyncio.Event, interval: float, busy: Container[int]) -> None:
+        """Every ``interval`` s until ``stopped``: what is owed, for jobs no task drives."""
+        while not stopped.is_set():
+            await self.cleanup_owed(busy=busy)
+            with contextlib.suppress(TimeoutError):  # a stop ends the wait at once
+                await asyncio.wait_for(stopped.wait(), interval)
+
+    async def cleanup_owed(self, *, busy: Container[int]) -> None:
+        """Clean up every job that owes it, but those in ``busy`` (a task still has them)."""
+        for job in await self.store.jobs_needing_cleanup():
+            if job.id not in busy:
+                await self.cleanup(job)
 
     async def cleanup(self, job: Job) -> bool:
         """Delete at the provider and retract from Slack; True when nothing is owed any more.

@@ -49,22 +49,22 @@ class Pipeline:
     def __init__(
         self,
         *,
-        store: Store,
         sora: SoraClient,
-        delivery: Delivery,
-        config: RunnerConfig,
         transitions: Transitions,
         control: Control,
+        store: Store,
         files: WorkFiles,
+        delivery: Delivery,
+        config: RunnerConfig,
         clock: Callable[[], float],
     ) -> None:
-        self.store = store
         self.sora = sora
+        self.transitions = transitions  # every state change
+        self.control = control  # naps a cancel or a stop ends; admission held after a 429
+        self.store = store
+        self.files = files
         self.delivery = delivery  # only to publish a finished video
         self.config = config
-        self.transitions = transitions
-        self.control = control
-        self.files = files
         self.clock = clock
         self.reconciler = Reconciler(store, sora, config.reconcile_skew)
         # Jobs whose create may have reached Azure, with the time it may have: reconciled

@@ -1,31 +1,32 @@
-"""JobRunner: owns all background work on jobs.
+"""JobRunner: owns all background work on jobs, and what the Slack side calls.
 
-It admits queued jobs (at most ``max_running`` submitting or running at Azure, fair across
-requesters), drives each admitted job through the pipeline in a task it keeps a reference
-to, tells the Delivery about every change (queue positions included), cleans up canceled
-and deleted videos, and resumes every unfinished job from its row at start-up.
+It wires the pieces and runs them: admission (``Admission``: at most ``max_running``
+submitting or running at Azure, fair across requesters), one task per admitted job that
+drives it through the ``Pipeline`` (the runner keeps a reference to each), the clean-up of
+canceled and deleted videos (``Cleaner``), and the resumption of every unfinished job from
+its row at start-up. Every change to a job goes through one ``Transitions`` (checked,
+logged, told to the Delivery); waits and stops through one ``Control``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from bot.jobs import outcomes
+from bot.jobs.admission import Admission
 from bot.jobs.cleanup import Cleaner
 from bot.jobs.config import RunnerConfig
 from bot.jobs.control import Control
 from bot.jobs.delivery import Delivery
 from bot.jobs.pipeline import Pipeline
-from bot.jobs.transitions import AT_AZURE, Transitions
-from bot.jobs.workfiles import WorkFiles, sweep_work_dir
+from bot.jobs.transitions import Transitions
+from bot.jobs.workfiles import WorkFiles
 from bot.sora import SoraClient
 from bot.store import (
     UNFINISHED,
@@ -85,14 +86,17 @@ class JobRunner:
             wake=self.control.wake,
         )
         self.pipeline = Pipeline(
-            store=store,
             sora=sora,
-            delivery=delivery,
-            config=config,
             transitions=self.transitions,
             control=self.control,
+            store=store,
             files=self.files,
+            delivery=delivery,
+            config=config,
             clock=clock,
+        )
+        self.admission = Admission(
+            store=store, transitions=self.transitions, control=self.control, config=config
         )
         self.cleaner = Cleaner(
             store=store, sora=sora, delivery=delivery, transitions=self.transitions
@@ -100,7 +104,6 @@ class JobRunner:
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._loops: set[asyncio.Task[None]] = set()
         self._steps: dict[int, S] = {}  # the step each job's task is in
-        self._held: set[int] = set()  # queued, but not to be admitted yet (see enqueue)
         self._started = False
 
     # -- life cycle ---------------------------------------------------------------------
@@ -111,7 +114,9 @@ class JobRunner:
             return
         self._started = True
         unfinished = await self.store.jobs_to_resume()
-        await self._sweep(unfinished)
+        removed = await self.files.sweep(unfinished)
+        if removed:
+            log.info("removed %d work files no unfinished job needs", removed)
         resumed = [j for j in unfinished if j.state != S.QUEUED]
         for job in resumed:
             self.pipeline.resume(job)
@@ -119,16 +124,10 @@ class JobRunner:
         if resumed:
             log.info("resumed %d jobs in flight", len(resumed))
         self._loop(self._admission_loop(), "admission")
-        self._loop(self._cleanup_loop(), "cleanup")
-
-    async def _sweep(self, unfinished: list[Job]) -> None:
-        keep = [Path(j.input_image_path) for j in unfinished if j.input_image_path]
-        for job in unfinished:
-            files = self.files.paths(job)
-            keep += [files.video, *([files.thumbnail] if files.thumbnail else [])]
-        removed = await asyncio.to_thread(sweep_work_dir, self.config.work_dir, keep)
-        if removed:
-            log.info("removed %d work files no unfinished job needs", removed)
+        cleaning = self.cleaner.run(
+            stopped=self.control.stopped, interval=self.config.cleanup_interval, busy=self._tasks
+        )
+        self._loop(cleaning, "cleanup")
 
     async def stop(self, grace: float = 8.0) -> None:
         """Stop admitting, let steps in flight finish for ``grace`` s, then cancel the rest.
@@ -165,7 +164,7 @@ class JobRunner:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"runner not idle: {len(self._tasks)} tasks")
             if owed and not self._tasks:
-                await self._cleanup_once()
+                await self.cleaner.cleanup_owed(busy=self._tasks)
             self.control.wake()
             await asyncio.sleep(0.01)
 
@@ -180,7 +179,7 @@ class JobRunner:
 
     def release(self, job_id: int) -> None:
         """A job queued with ``wake=False`` may now be admitted (its card is settled)."""
-        self._held.discard(job_id)
+        self.admission.release(job_id)
         self.control.wake()
 
     async def enqueue(self, new: NewJob, *, wake: bool = True, limits: Limits | None = None) -> Job:
@@ -200,9 +199,9 @@ class JobRunner:
                 raise
             raise QueueFull(new.requester_id, reached.limit) from reached
         if not wake:
-            self._held.add(job.id)
+            self.admission.hold_back(job.id)
         if job.kind == JobKind.REMIX:
-            problem = await self._remix_problem(job)
+            problem = await self.admission.remix_problem(job)
             if problem is not None:
                 return await self.transitions.fail(job, problem)
         log.info("job %d queued for %s (%s, %ss)", job.id, job.requester_id, job.size, job.seconds)
@@ -251,65 +250,13 @@ class JobRunner:
 
     async def _admission_loop(self) -> None:
         while not self.control.stopped.is_set():
-            await self._admit()
+            for job in await self.admission.admit():
+                self._spawn(job)
             await self.control.rest(self.config.tick)
-
-    async def _admit(self) -> None:
-        for job in await self.store.blocked_remixes():
-            problem = await self._remix_problem(job)
-            if problem is not None:
-                await self.transitions.fail(job, problem)
-        if not self.control.holding():
-            free = self.config.max_running - await self.store.count_in_state(*AT_AZURE)
-            if free > 0:
-                candidates = await self.store.next_jobs_to_admit(free + len(self._held))
-                for job in [j for j in candidates if j.id not in self._held][:free]:
-                    await self._admit_one(job)
-        await self.transitions.tell_positions()
-
-    async def _admit_one(self, job: Job) -> None:
-        if job.kind == JobKind.REMIX:
-            problem = await self._remix_problem(job)
-            if problem is not None:
-                await self.transitions.fail(job, problem)
-                return
-        if job.attempts >= self.config.max_create_attempts:
-            await self.transitions.fail(job, outcomes.gave_up(job.attempts))
-            return
-        try:
-            job = await self.transitions.move(
-                job, S.SUBMITTING, attempts=job.attempts + 1, submitted_at=self.clock()
-            )
-        except StaleState:
-            return  # canceled meanwhile
-        self._spawn(job)
-
-    async def _remix_problem(self, job: Job) -> outcomes.Outcome | None:
-        if job.parent_job_id is None:
-            return (
-                None
-                if job.parent_video_id
-                else outcomes.parent_unavailable("that video", "is unknown")
-            )
-        return self.parent_problem(await self.store.get_job(job.parent_job_id))
 
     def parent_problem(self, parent: Job | None) -> outcomes.Outcome | None:
         """Why this job's video cannot be remixed (failed, canceled, deleted, expired)."""
-        label = (parent.version_label if parent else None) or "that version"
-        if parent is None:
-            return outcomes.parent_unavailable(label, "does not exist")
-        if parent.state in (S.FAILED, S.CANCELED):
-            why = "failed" if parent.state == S.FAILED else "was canceled"
-            return outcomes.parent_unavailable(label, f"{why} and has no video")
-        if parent.state == S.DELETED:
-            return outcomes.parent_unavailable(label, "was deleted")
-        if parent.state == S.DELIVERED and self.transitions.expired(
-            parent, self.config.remix_margin
-        ):
-            return outcomes.parent_unavailable(
-                label, "expired (the video service keeps videos for 24 hours)"
-            )
-        return None
+        return self.admission.parent_problem(parent)
 
     # -- driving one job ----------------------------------------------------------------
 
@@ -343,19 +290,6 @@ class JobRunner:
         except StaleState as exc:  # canceled or deleted by someone else meanwhile
             log.info("job %d left the pipeline: it is %s", exc.job.id, exc.job.state)
             await self.files.discard(exc.job)  # a download that ended after a cancel
-
-    # -- clean-up -----------------------------------------------------------------------
-
-    async def _cleanup_loop(self) -> None:
-        while not self.control.stopped.is_set():
-            await self._cleanup_once()
-            with contextlib.suppress(TimeoutError):  # a stop ends the wait at once
-                await asyncio.wait_for(self.control.stopped.wait(), self.config.cleanup_interval)
-
-    async def _cleanup_once(self) -> None:
-        for job in await self.store.jobs_needing_cleanup():
-            if job.id not in self._tasks:
-                await self.cleaner.cleanup(job)
 
     # -- helpers ------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,24 +26,15 @@ S = JobState
 AT_AZURE = (S.SUBMITTING, S.RUNNING)
 
 
+@dataclass(kw_only=True, eq=False)
 class Transitions:
-    def __init__(
-        self,
-        *,
-        store: Store,
-        delivery: Delivery,
-        files: WorkFiles,
-        clock: Callable[[], float],
-        video_ttl: float,
-        wake: Callable[[], None],
-    ) -> None:
-        self.store = store
-        self.delivery = delivery
-        self.files = files
-        self.clock = clock
-        self.video_ttl = video_ttl
-        self.wake = wake  # admission looks again: a job ended or left Azure's slots
-        self.positions: dict[int, int] = {}  # queue positions last told
+    store: Store
+    delivery: Delivery  # told every change (a card edit in Slack)
+    files: WorkFiles
+    clock: Callable[[], float]
+    video_ttl: float  # how long the provider keeps a video after its submission
+    wake: Callable[[], None]  # admission looks again: a job ended or left Azure's slots
+    positions: dict[int, int] = field(default_factory=dict)  # queue positions last told
 
     async def move(self, job: Job, to: JobState, **fields: Any) -> Job:
         """Move ``job`` from the state it was read in to ``to`` (raises ``StaleState``)."""

@@ -48,6 +48,15 @@ class WorkFiles:
         base = self.work_dir / f"job-{job.id}"
         return Artifacts(base.with_suffix(".mp4"), base.with_suffix(".webp"))
 
+    async def sweep(self, unfinished: Iterable[Job]) -> int:
+        """At start-up: keep what the unfinished jobs need, remove the rest (see above)."""
+        jobs = list(unfinished)
+        keep = [Path(j.input_image_path) for j in jobs if j.input_image_path]
+        for job in jobs:
+            files = self.paths(job)
+            keep += [files.video, *([files.thumbnail] if files.thumbnail else [])]
+        return await asyncio.to_thread(sweep_work_dir, self.work_dir, keep)
+
     async def discard(self, job: Job) -> None:
         """Remove the job's downloads (delivered, or given up)."""
         files = self.paths(job)
