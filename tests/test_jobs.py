@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from pathlib import Path
 
@@ -234,6 +235,25 @@ async def test_download_after_expiry_fails_as_expired(tmp_path: Path) -> None:
         await rig.runner.run_until_idle(limit=20)
         failed = await rig.job(job.id)
         assert (failed.state, failed.error_code) == (S.FAILED, "expired")
+
+
+async def test_a_busy_download_waits_as_told_and_never_counts_toward_giving_up(
+    tmp_path: Path,
+) -> None:
+    """Downloads are retried at one level, the job's: a 429 on the content waits the
+    server's Retry-After (not the 10-50 ms backoff) and is not a failure "the same way"."""
+    config = fast_emulator_config(generation_seconds_per_video_second=0.2)
+    async with make_rig(tmp_path, emulator_config=config, max_download_failures=2) as rig:
+        job = await rig.runner.enqueue(rig.new("behind a busy gateway"))
+        await _until_state(rig, job.id, S.RUNNING)
+        content = f"/openai/v1/videos/{(await rig.job(job.id)).video_id}/content"
+        rig.emulator.fail_next(429, times=3, method="GET", path_prefix=content, retry_after=0.4)
+        await rig.runner.run_until_idle(limit=20)
+        assert (await rig.job(job.id)).state == S.DELIVERED
+        tries = [r for r in rig.emulator.requests if r.path == content]
+        assert [r.status for r in tries[:4]] == [429, 429, 429, 200]  # one request per try
+        gaps = [b.time - a.time for a, b in itertools.pairwise(tries[:4])]
+        assert min(gaps) >= 0.39, gaps
 
 
 async def test_cancel_queued_makes_no_azure_call(tmp_path: Path) -> None:

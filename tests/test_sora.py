@@ -348,17 +348,27 @@ async def test_connection_refused_is_retried_and_reported_as_not_sent(
     assert sleeps.delays == [0.25, 0.5, 1.0]
 
 
-async def test_download_cut_mid_stream_is_retried_and_leaves_no_partial_file(
-    sora: SoraClient, emulator: Emulator, manual_clock: ManualClock, tmp_path: Path
+async def test_download_cut_mid_stream_leaves_no_partial_file_and_is_not_retried_here(
+    sora: SoraClient,
+    emulator: Emulator,
+    manual_clock: ManualClock,
+    sleeps: Sleeps,
+    tmp_path: Path,
 ) -> None:
+    """The job retries a download (tests/test_jobs.py); the client tries once."""
     emulator.config.video_bytes = 3_000_000
     video = await sora.create("a long clip")
     manual_clock.advance(100)
     emulator.cut_download_next(after_bytes=1_000_000)
     dest = tmp_path / "out.mp4"
+    with pytest.raises(TransportError, match="1000000"):
+        await sora.download(video.id, dest)
+    assert not list(tmp_path.iterdir())
+    assert sleeps.delays == []  # not waited for a retry either
     assert await sora.download(video.id, dest) == 3_000_000
     assert dest.stat().st_size == 3_000_000
     assert not list(tmp_path.glob("*.part"))
+    assert len([r for r in emulator.requests if r.path.endswith("/content")]) == 2
 
 
 async def test_download_before_completion_and_after_expiry(

@@ -5,11 +5,14 @@ job) its file and message removed where it was delivered. Kept in the store
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Container
 from typing import Any
 
+from bot.jobs import outcomes
 from bot.jobs.delivery import Delivery
+from bot.jobs.transitions import Transitions
 from bot.sora import (
     InvalidRequestError,
     NotFoundError,
@@ -24,18 +27,27 @@ log = logging.getLogger("bot.jobs")
 
 class Cleaner:
     def __init__(
-        self,
-        store: Store,
-        sora: SoraClient,
-        delivery: Delivery,
-        expired: Callable[[Job], bool],
+        self, *, store: Store, sora: SoraClient, delivery: Delivery, transitions: Transitions
     ) -> None:
         self.store = store
         self.sora = sora
         self.delivery = delivery
-        self.expired = expired
+        self.transitions = transitions
         # One clean-up per job at a time (a Delete press and the clean-up loop may race).
         self._locks: dict[int, asyncio.Lock] = {}
+
+    async def run(self, *, stopped: asyncio.Event, interval: float, busy: Container[int]) -> None:
+        """Every ``interval`` s until ``stopped``: what is owed, for jobs no task drives."""
+        while not stopped.is_set():
+            await self.cleanup_owed(busy=busy)
+            with contextlib.suppress(TimeoutError):  # a stop ends the wait at once
+                await asyncio.wait_for(stopped.wait(), interval)
+
+    async def cleanup_owed(self, *, busy: Container[int]) -> None:
+        """Clean up every job that owes it, but those in ``busy`` (a task still has them)."""
+        for job in await self.store.jobs_needing_cleanup():
+            if job.id not in busy:
+                await self.cleanup(job)
 
     async def cleanup(self, job: Job) -> bool:
         """Delete at the provider and retract from Slack; True when nothing is owed any more.
@@ -53,13 +65,13 @@ class Cleaner:
 
     async def _cleanup(self, job: Job) -> bool:
         note = None
-        if job.video_id and not self.expired(job):
+        if job.video_id and not self.transitions.expired(job):
             try:
                 await self.sora.delete(job.video_id)
             except NotFoundError:
                 pass  # already gone or expired
             except NotSupportedError:
-                note = "provider_keeps"  # e.g. a proxy without DELETE: it expires in 24 h
+                note = outcomes.PROVIDER_KEEPS  # e.g. a proxy without DELETE: it expires in 24 h
             except InvalidRequestError:
                 return False  # not finished yet at Azure: it cannot be deleted until it is
             except SoraError as exc:

@@ -37,6 +37,9 @@ UNCONFIRMED = "unconfirmed"
 INPUT_MISSING = "input_missing"
 DELIVERY_REFUSED = "delivery_refused"
 DOWNLOAD_FAILED = "download_failed"
+# Not a failure: a deleted job whose video the provider keeps until it expires (it refused
+# DELETE), so its card can say so.
+PROVIDER_KEEPS = "provider_keeps"
 
 
 def from_video(video: Video) -> Outcome:

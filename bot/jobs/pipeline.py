@@ -1,8 +1,10 @@
-"""One job's way through Azure: submit (or reconcile), poll, download, deliver, clean up.
+"""One job's way through Azure: submit (or reconcile), poll, download, deliver.
 
 Every step writes the job's next state before the side effect that depends on it, and each
 step can be entered from a row after a restart. A step returns the job in its next state,
 or None when the job left this task's hands (requeued, canceled, or the runner stopping).
+State changes go through ``Transitions``; waits and admission holds through ``Control``.
+A failed download or delivery is retried here, and only here (the client tries once).
 """
 
 from __future__ import annotations
@@ -11,16 +13,18 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 from bot.jobs import outcomes
-from bot.jobs.cleanup import Cleaner
 from bot.jobs.config import RunnerConfig
+from bot.jobs.control import Control
 from bot.jobs.delivery import Artifacts, Delivery, DeliveryRefused
 from bot.jobs.polling import PollTracker
 from bot.jobs.reconcile import CannotList, Reconciler
+from bot.jobs.transitions import Transitions
+from bot.jobs.workfiles import WorkFiles
 from bot.private_files import make_private, private_dir
 from bot.sora import (
+    APIError,
     AuthenticationError,
     DeploymentNotFoundError,
     InvalidResponseError,
@@ -34,77 +38,55 @@ from bot.sora import (
     Video,
     VideoStatus,
 )
-from bot.store import TERMINAL, Job, JobKind, JobState, StaleState, Store
+from bot.sora.retry import backoff
+from bot.store import Job, JobKind, JobState, StaleState, Store
 
 log = logging.getLogger("bot.jobs")
 S = JobState
-Nap = Callable[[int, float], Awaitable[bool]]  # (job id, seconds) -> True if told to stop
-Hold = Callable[[float], None]  # pause admission for this many seconds
 
 
 class Pipeline:
     def __init__(
         self,
-        store: Store,
+        *,
         sora: SoraClient,
+        transitions: Transitions,
+        control: Control,
+        store: Store,
+        files: WorkFiles,
         delivery: Delivery,
         config: RunnerConfig,
-        *,
         clock: Callable[[], float],
-        nap: Nap,
-        hold: Hold,
-        notify: Callable[[Job], Awaitable[None]],
     ) -> None:
-        self.store = store
         self.sora = sora
-        self.delivery = delivery
+        self.transitions = transitions  # every state change
+        self.control = control  # naps a cancel or a stop ends; admission held after a 429
+        self.store = store
+        self.files = files
+        self.delivery = delivery  # only to publish a finished video
         self.config = config
         self.clock = clock
-        self.nap = nap
-        self.hold = hold
-        self.notify = notify
         self.reconciler = Reconciler(store, sora, config.reconcile_skew)
         # Jobs whose create may have reached Azure, with the time it may have: reconciled
         # before any new create, once reconcile_delay has passed (a create still being
         # processed is not listed yet).
-        self.unsure: dict[int, float] = {}
-        self.cleaner = Cleaner(store, sora, delivery, self.expired)
+        self._unsure: dict[int, float] = {}
 
-    # -- state changes, each logged once ------------------------------------------------
-
-    async def move(self, job: Job, to: JobState, **fields: Any) -> Job:
-        new = await self.store.transition(job.id, to, expect=job.state, **fields)
-        if new.input_image_path and (to == S.RUNNING or to in TERMINAL):
-            # The first frame is needed only until Azure has the job.
-            await asyncio.to_thread(Path(new.input_image_path).unlink, True)
-        if to in TERMINAL:  # delivered, failed (refused at delivery too), canceled, deleted
-            await self.discard_files(new)
-        log.info(
-            "job %d %s -> %s video=%s elapsed=%.1fs%s",
-            job.id,
-            job.state,
-            to,
-            new.video_id or "-",
-            self.clock() - job.created_at,
-            f" error={new.error_code}" if to == S.FAILED else "",
-        )
-        await self.notify(new)
-        return new
-
-    async def fail(self, job: Job, outcome: outcomes.Outcome, **fields: Any) -> Job:
-        return await self.move(
-            job, S.FAILED, error_code=outcome.code, error_message=outcome.message, **fields
-        )
+    def resume(self, job: Job) -> None:
+        """A job found unfinished at start-up: one left in ``submitting`` may have reached
+        Azure since its admission, so it is reconciled before it is created again."""
+        if job.state == S.SUBMITTING:
+            self._unsure[job.id] = job.submitted_at or job.created_at
 
     # -- submitting ---------------------------------------------------------------------
 
     async def submit(self, job: Job) -> Job | None:
         """Create the job at Azure; reconcile first if an earlier create may have landed."""
         if job.video_id:
-            return await self.move(job, S.RUNNING)
-        if job.id in self.unsure:
-            wait = self.unsure[job.id] + self.config.reconcile_delay - self.clock()
-            if wait > 0 and await self.nap(job.id, wait):
+            return await self.transitions.move(job, S.RUNNING)
+        if job.id in self._unsure:
+            wait = self._unsure[job.id] + self.config.reconcile_delay - self.clock()
+            if wait > 0 and await self.control.nap(job.id, wait):
                 return None
             try:
                 found = await self.reconciler.find(job)
@@ -114,23 +96,23 @@ class Pipeline:
                     job.id,
                     exc,
                 )
-                self.unsure.pop(job.id, None)
-                return await self.fail(job, outcomes.unconfirmed())
+                self._unsure.pop(job.id, None)
+                return await self.transitions.fail(job, outcomes.unconfirmed())
             except SoraError as exc:
                 log.warning("job %d: listing videos failed (%s); trying again", job.id, exc)
-                return None if await self.nap(job.id, self.config.busy_hold) else job
-            self.unsure.pop(job.id, None)
+                return None if await self.control.nap(job.id, self.config.busy_hold) else job
+            self._unsure.pop(job.id, None)
             if found is not None:
                 log.info("job %d: found video %s at Azure; not creating again", job.id, found.id)
                 return await self._running(job, found)
             if job.attempts >= self.config.max_create_attempts:
-                return await self.fail(job, outcomes.gave_up(job.attempts))
+                return await self.transitions.fail(job, outcomes.gave_up(job.attempts))
             # Surely not created: back to the queue, admitted again in its turn.
             return await self._requeue(job, 0.0, "the create did not reach Azure", attempted=True)
         try:
             video = await self._create(job)
         except FileNotFoundError:
-            return await self.fail(job, outcomes.input_missing())
+            return await self.transitions.fail(job, outcomes.input_missing())
         except RateLimitError as exc:  # 'Too many running tasks' included: nothing was made
             return await self._requeue(job, exc.retry_after or self.config.busy_hold, str(exc))
         except AuthenticationError as exc:
@@ -145,13 +127,13 @@ class Pipeline:
         except SoraError as exc:
             if isinstance(exc, DeploymentNotFoundError):
                 log.error("deployment %r not found (%s): %s", self.sora.deployment, exc.hint, exc)
-            return await self.fail(job, outcomes.from_error(exc))
+            return await self.transitions.fail(job, outcomes.from_error(exc))
         return await self._running(job, video)
 
     async def _ambiguous(self, job: Job, exc: Exception) -> Job:
         """The create may have reached Azure: reconcile before anything is created again."""
         log.warning("job %d: create may have reached Azure (%s); reconciling", job.id, exc)
-        self.unsure[job.id] = self.clock()
+        self._unsure[job.id] = self.clock()
         return job  # the driver calls submit() again, which reconciles first
 
     async def _create(self, job: Job) -> Video:
@@ -174,7 +156,9 @@ class Pipeline:
 
     async def _running(self, job: Job, video: Video) -> Job | None:
         try:
-            return await self.move(job, S.RUNNING, video_id=video.id, progress=video.progress)
+            return await self.transitions.move(
+                job, S.RUNNING, video_id=video.id, progress=video.progress
+            )
         except StaleState as exc:  # canceled while the create was in flight: clean it up later
             await self.store.update_job(job.id, video_id=video.id, cleanup_pending=True)
             log.info("job %d was %s during submission; video %s", job.id, exc.job.state, video.id)
@@ -186,10 +170,10 @@ class Pipeline:
         """Back to the queue; admission pauses ``delay`` seconds. A refusal that surely
         created nothing (a 429, a connection never opened) does not count as an attempt:
         a job waiting behind a busy deployment must never give up."""
-        self.hold(delay)
+        self.control.hold(delay)
         log.info("job %d back to the queue for %.0fs: %s", job.id, delay, why)
         attempts = job.attempts if attempted else max(0, job.attempts - 1)
-        await self.move(job, S.QUEUED, attempts=attempts)
+        await self.transitions.move(job, S.QUEUED, attempts=attempts)
         return None  # admission takes it from here
 
     # -- running ------------------------------------------------------------------------
@@ -204,15 +188,15 @@ class Pipeline:
         while True:
             now = self.clock()
             if now - started > self.config.job_timeout:
-                return await self.fail(
+                return await self.transitions.fail(
                     job, outcomes.timeout(self.config.job_timeout), cleanup_pending=True
                 )
-            if await self.nap(job.id, tracker.next_delay(now, hint)):
+            if await self.control.nap(job.id, tracker.next_delay(now, hint)):
                 return None
             try:
                 result = await self.sora.poll(job.video_id)
             except NotFoundError:
-                return await self.fail(job, outcomes.expired())
+                return await self.transitions.fail(job, outcomes.expired())
             except SoraError as exc:
                 log.warning("job %d: status check failed: %s", job.id, exc)
                 hint = self.config.poll.max_interval
@@ -220,32 +204,29 @@ class Pipeline:
             video, hint = result.video, result.poll_after
             tracker.observe(self.clock(), video.progress)
             if video.status == VideoStatus.COMPLETED:
-                return await self.move(job, S.DOWNLOADING, progress=100, completed_at=self.clock())
+                return await self.transitions.move(
+                    job, S.DOWNLOADING, progress=100, completed_at=self.clock()
+                )
             if video.status in (VideoStatus.FAILED, VideoStatus.CANCELLED):
-                return await self.fail(job, outcomes.from_video(video))
+                return await self.transitions.fail(job, outcomes.from_video(video))
             if video.progress != job.progress:
-                job = await self.store.update_job(job.id, progress=video.progress)
-                await self.notify(job)
+                job = await self.transitions.update(job, progress=video.progress)
 
     # -- downloading and delivering -----------------------------------------------------
 
-    def paths(self, job: Job) -> Artifacts:
-        base = self.config.work_dir / f"job-{job.id}"
-        return Artifacts(base.with_suffix(".mp4"), base.with_suffix(".webp"))
-
     async def download(self, job: Job) -> Job | None:
         assert job.video_id is not None
-        files = self.paths(job)
+        files = self.files.paths(job)
         await asyncio.to_thread(private_dir, self.config.work_dir)  # 0700 before any byte
         attempt, same, last = 0, 0, ""
         while True:
-            if self.expired(job):
-                return await self.fail(job, outcomes.expired())
+            if self.transitions.expired(job):
+                return await self.transitions.fail(job, outcomes.expired())
             try:
                 await self.sora.download(job.video_id, files.video)
                 break
             except NotFoundError:
-                return await self.fail(job, outcomes.expired())
+                return await self.transitions.fail(job, outcomes.expired())
             except SoraError as exc:
                 attempt += 1
                 log.warning("job %d: download failed (%s), attempt %d", job.id, exc, attempt)
@@ -253,8 +234,10 @@ class Pipeline:
                 same = same + 1 if way is not None and way == last else int(way is not None)
                 last = way or ""
                 if same >= self.config.max_download_failures:
-                    return await self.fail(job, outcomes.download_failed(same, str(exc)))
-                if await self.nap(job.id, self.backoff(attempt)):
+                    return await self.transitions.fail(
+                        job, outcomes.download_failed(same, str(exc))
+                    )
+                if await self.control.nap(job.id, self._wait(exc, attempt)):
                     return None
         try:
             assert files.thumbnail is not None
@@ -262,13 +245,13 @@ class Pipeline:
         except SoraError as exc:  # a thumbnail is a nicety, never a reason to fail
             log.info("job %d: no thumbnail (%s)", job.id, exc)
         await asyncio.to_thread(make_private, [files.video, files.thumbnail or files.video])
-        return await self.move(job, S.UPLOADING)
+        return await self.transitions.move(job, S.UPLOADING)
 
     async def upload(self, job: Job) -> Job | None:
         if job.slack_file_id and await self.delivery.delivered_already(job):
             log.info("job %d: already delivered as %s before a restart", job.id, job.slack_file_id)
             return await self._delivered(job)
-        files = self.paths(job)
+        files = self.files.paths(job)
         attempt = 0
         while True:
             try:
@@ -283,13 +266,13 @@ class Pipeline:
                 )
                 break
             except NotFoundError:
-                return await self.fail(job, outcomes.expired())
+                return await self.transitions.fail(job, outcomes.expired())
             except DeliveryRefused as exc:
-                return await self.fail(job, outcomes.delivery_refused(str(exc)))
+                return await self.transitions.fail(job, outcomes.delivery_refused(str(exc)))
             except Exception as exc:  # a delivery failure never loses the job: try again
                 attempt += 1
                 log.warning("job %d: delivery failed (%s), attempt %d", job.id, exc, attempt)
-                if await self.nap(job.id, self.backoff(attempt)):
+                if await self.control.nap(job.id, self._wait(exc, attempt)):
                     return None
                 job = await self.store.get_job(job.id) or job
         return await self._delivered(job)
@@ -303,26 +286,13 @@ class Pipeline:
 
     async def _delivered(self, job: Job) -> Job:
         current = await self.store.get_job(job.id) or job
-        done = await self.move(current, S.DELIVERED)
-        await self.discard_files(job)
+        done = await self.transitions.move(current, S.DELIVERED)
+        await self.files.discard(job)
         return done
 
-    async def discard_files(self, job: Job) -> None:
-        """Remove the job's downloads from the work directory (delivered, or given up)."""
-        files = self.paths(job)
-        for path in (files.video, files.thumbnail):
-            if path is not None:
-                await asyncio.to_thread(path.unlink, True)
-
-    # -- helpers ------------------------------------------------------------------------
-
-    def expired(self, job: Job, margin: float = 0.0) -> bool:
-        born = job.submitted_at or job.created_at
-        return self.clock() > born + self.config.video_ttl - margin
-
-    def backoff(self, attempt: int) -> float:
-        return float(min(self.config.retry_ceiling, self.config.retry_floor * 2 ** (attempt - 1)))
-
-    async def cleanup(self, job: Job) -> bool:
-        """Delete at the provider and retract from Slack; True when nothing is owed."""
-        return await self.cleaner.cleanup(job)
+    def _wait(self, exc: Exception, attempt: int) -> float:
+        """Before trying a download or a delivery again: the server's Retry-After when it
+        gave one, else the backoff."""
+        if isinstance(exc, APIError) and exc.retry_after is not None:
+            return exc.retry_after
+        return backoff(attempt, first=self.config.retry_floor, ceiling=self.config.retry_ceiling)

@@ -1,28 +1,32 @@
-"""JobRunner: owns all background work on jobs.
+"""JobRunner: owns all background work on jobs, and what the Slack side calls.
 
-It admits queued jobs (at most ``max_running`` submitting or running at Azure, fair across
-requesters), drives each admitted job through the pipeline in a task it keeps a reference
-to, tells the Delivery about every change (queue positions included), cleans up canceled
-and deleted videos, and resumes every unfinished job from its row at start-up.
+It wires the pieces and runs them: admission (``Admission``: at most ``max_running``
+submitting or running at Azure, fair across requesters), one task per admitted job that
+drives it through the ``Pipeline`` (the runner keeps a reference to each), the clean-up of
+canceled and deleted videos (``Cleaner``), and the resumption of every unfinished job from
+its row at start-up. Every change to a job goes through one ``Transitions`` (checked,
+logged, told to the Delivery); waits and stops through one ``Control``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from bot.jobs import outcomes
+from bot.jobs.admission import Admission
+from bot.jobs.cleanup import Cleaner
 from bot.jobs.config import RunnerConfig
+from bot.jobs.control import Control
 from bot.jobs.delivery import Delivery
 from bot.jobs.pipeline import Pipeline
-from bot.jobs.workfiles import sweep_work_dir
+from bot.jobs.transitions import Transitions
+from bot.jobs.workfiles import WorkFiles
 from bot.sora import SoraClient
 from bot.store import (
     UNFINISHED,
@@ -38,7 +42,6 @@ from bot.store import (
 
 log = logging.getLogger("bot.jobs")
 S = JobState
-AT_AZURE = (S.SUBMITTING, S.RUNNING)
 
 
 class QueueFull(Exception):
@@ -72,25 +75,35 @@ class JobRunner:
         self.delivery = delivery
         self.config = config
         self.clock = clock
-        self.pipeline = Pipeline(
-            store,
-            sora,
-            delivery,
-            config,
+        self.control = Control(clock=clock)
+        self.files = WorkFiles(config.work_dir)
+        self.transitions = Transitions(
+            store=store,
+            delivery=delivery,
+            files=self.files,
             clock=clock,
-            nap=self._nap,
-            hold=self._hold,
-            notify=self._notify,
+            video_ttl=config.video_ttl,
+            wake=self.control.wake,
+        )
+        self.pipeline = Pipeline(
+            sora=sora,
+            transitions=self.transitions,
+            control=self.control,
+            store=store,
+            files=self.files,
+            delivery=delivery,
+            config=config,
+            clock=clock,
+        )
+        self.admission = Admission(
+            store=store, transitions=self.transitions, control=self.control, config=config
+        )
+        self.cleaner = Cleaner(
+            store=store, sora=sora, delivery=delivery, transitions=self.transitions
         )
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._loops: set[asyncio.Task[None]] = set()
-        self._stops: dict[int, asyncio.Event] = {}
         self._steps: dict[int, S] = {}  # the step each job's task is in
-        self._wake = asyncio.Event()
-        self._hold_until = 0.0
-        self._positions: dict[int, int] = {}
-        self._held: set[int] = set()  # queued, but not to be admitted yet (see enqueue)
-        self._stopped = asyncio.Event()
         self._started = False
 
     # -- life cycle ---------------------------------------------------------------------
@@ -101,36 +114,27 @@ class JobRunner:
             return
         self._started = True
         unfinished = await self.store.jobs_to_resume()
-        await self._sweep(unfinished)
+        removed = await self.files.sweep(unfinished)
+        if removed:
+            log.info("removed %d work files no unfinished job needs", removed)
         resumed = [j for j in unfinished if j.state != S.QUEUED]
         for job in resumed:
-            if job.state == S.SUBMITTING:
-                # The create may have reached Azure since its admission.
-                self.pipeline.unsure[job.id] = job.submitted_at or job.created_at
+            self.pipeline.resume(job)
             self._spawn(job)
         if resumed:
             log.info("resumed %d jobs in flight", len(resumed))
         self._loop(self._admission_loop(), "admission")
-        self._loop(self._cleanup_loop(), "cleanup")
-
-    async def _sweep(self, unfinished: list[Job]) -> None:
-        keep = [Path(j.input_image_path) for j in unfinished if j.input_image_path]
-        for job in unfinished:
-            files = self.pipeline.paths(job)
-            keep += [files.video, *([files.thumbnail] if files.thumbnail else [])]
-        removed = await asyncio.to_thread(sweep_work_dir, self.config.work_dir, keep)
-        if removed:
-            log.info("removed %d work files no unfinished job needs", removed)
+        cleaning = self.cleaner.run(
+            stopped=self.control.stopped, interval=self.config.cleanup_interval, busy=self._tasks
+        )
+        self._loop(cleaning, "cleanup")
 
     async def stop(self, grace: float = 8.0) -> None:
         """Stop admitting, let steps in flight finish for ``grace`` s, then cancel the rest.
 
         Nothing is lost: every job's state is in the store, and a restart resumes it.
         """
-        self._stopped.set()
-        for event in self._stops.values():
-            event.set()
-        self._wake.set()
+        self.control.stop()
         # A download starts again from the beginning at the next start: no need to wait for
         # one (a slow or stalled download would hold the stop for the whole grace period).
         for job_id, task in self._tasks.items():
@@ -160,8 +164,8 @@ class JobRunner:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"runner not idle: {len(self._tasks)} tasks")
             if owed and not self._tasks:
-                await self._cleanup_once()
-            self._wake.set()
+                await self.cleaner.cleanup_owed(busy=self._tasks)
+            self.control.wake()
             await asyncio.sleep(0.01)
 
     # -- what listeners call ------------------------------------------------------------
@@ -171,12 +175,12 @@ class JobRunner:
 
     def wake(self) -> None:
         """Look at the queue now (a job was queued, or its card is ready)."""
-        self._wake.set()
+        self.control.wake()
 
     def release(self, job_id: int) -> None:
         """A job queued with ``wake=False`` may now be admitted (its card is settled)."""
-        self._held.discard(job_id)
-        self._wake.set()
+        self.admission.release(job_id)
+        self.control.wake()
 
     async def enqueue(self, new: NewJob, *, wake: bool = True, limits: Limits | None = None) -> Job:
         """Queue a job (raises QueueFull, LimitReached for the other ``limits``, or
@@ -195,14 +199,14 @@ class JobRunner:
                 raise
             raise QueueFull(new.requester_id, reached.limit) from reached
         if not wake:
-            self._held.add(job.id)
+            self.admission.hold_back(job.id)
         if job.kind == JobKind.REMIX:
-            problem = await self._remix_problem(job)
+            problem = await self.admission.remix_problem(job)
             if problem is not None:
-                return await self.pipeline.fail(job, problem)
+                return await self.transitions.fail(job, problem)
         log.info("job %d queued for %s (%s, %ss)", job.id, job.requester_id, job.size, job.seconds)
         if wake:
-            self._wake.set()
+            self.control.wake()
         return job
 
     async def cancel(self, job_id: int, by: str) -> Job:
@@ -215,7 +219,7 @@ class JobRunner:
             return job
         at_azure = job.state != S.QUEUED
         try:
-            job = await self.pipeline.move(
+            job = await self.transitions.move(
                 job,
                 S.CANCELED,
                 cancel_requested=True,
@@ -224,9 +228,8 @@ class JobRunner:
             )
         except StaleState as exc:
             return await self.cancel(exc.job.id, by) if exc.job.state in UNFINISHED else exc.job
-        if job_id in self._stops:
-            self._stops[job_id].set()
-        self._wake.set()
+        self.control.stop_job(job_id)
+        self.control.wake()
         return job
 
     async def delete(self, job_id: int, by: str) -> DeleteResult:
@@ -237,105 +240,41 @@ class JobRunner:
             return DeleteResult(await self.cancel(job_id, by), False)
         if job.state != S.DELETED:
             owed = job.video_id is not None or job.slack_file_id is not None
-            job = await self.pipeline.move(job, S.DELETED, deleted_by=by, cleanup_pending=owed)
+            job = await self.transitions.move(job, S.DELETED, deleted_by=by, cleanup_pending=owed)
         if job.cleanup_pending:
-            await self.pipeline.cleanup(job)
+            await self.cleaner.cleanup(job)
             job = await self._get(job_id)
-        return DeleteResult(job, job.error_code == "provider_keeps")
+        return DeleteResult(job, job.error_code == outcomes.PROVIDER_KEEPS)
 
     # -- admission ----------------------------------------------------------------------
 
     async def _admission_loop(self) -> None:
-        while not self._stopped.is_set():
-            self._wake.clear()
-            await self._admit()
-            wait = self.config.tick
-            if self._hold_until > self.clock():
-                wait = min(wait, self._hold_until - self.clock())
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=max(wait, 0.01))
-
-    async def _admit(self) -> None:
-        for job in await self.store.blocked_remixes():
-            problem = await self._remix_problem(job)
-            if problem is not None:
-                await self.pipeline.fail(job, problem)
-        if self.clock() >= self._hold_until:
-            free = self.config.max_running - await self.store.count_in_state(*AT_AZURE)
-            if free > 0:
-                candidates = await self.store.next_jobs_to_admit(free + len(self._held))
-                for job in [j for j in candidates if j.id not in self._held][:free]:
-                    await self._admit_one(job)
-        await self._publish_positions()
-
-    async def _admit_one(self, job: Job) -> None:
-        if job.kind == JobKind.REMIX:
-            problem = await self._remix_problem(job)
-            if problem is not None:
-                await self.pipeline.fail(job, problem)
-                return
-        if job.attempts >= self.config.max_create_attempts:
-            await self.pipeline.fail(job, outcomes.gave_up(job.attempts))
-            return
-        try:
-            job = await self.pipeline.move(
-                job, S.SUBMITTING, attempts=job.attempts + 1, submitted_at=self.clock()
-            )
-        except StaleState:
-            return  # canceled meanwhile
-        self._spawn(job)
-
-    async def _remix_problem(self, job: Job) -> outcomes.Outcome | None:
-        if job.parent_job_id is None:
-            return (
-                None
-                if job.parent_video_id
-                else outcomes.parent_unavailable("that video", "is unknown")
-            )
-        return self.parent_problem(await self.store.get_job(job.parent_job_id))
+        while not self.control.stopped.is_set():
+            for job in await self.admission.admit():
+                self._spawn(job)
+            await self.control.rest(self.config.tick)
 
     def parent_problem(self, parent: Job | None) -> outcomes.Outcome | None:
         """Why this job's video cannot be remixed (failed, canceled, deleted, expired)."""
-        label = (parent.version_label if parent else None) or "that version"
-        if parent is None:
-            return outcomes.parent_unavailable(label, "does not exist")
-        if parent.state in (S.FAILED, S.CANCELED):
-            why = "failed" if parent.state == S.FAILED else "was canceled"
-            return outcomes.parent_unavailable(label, f"{why} and has no video")
-        if parent.state == S.DELETED:
-            return outcomes.parent_unavailable(label, "was deleted")
-        if parent.state == S.DELIVERED and self.pipeline.expired(parent, self.config.remix_margin):
-            return outcomes.parent_unavailable(
-                label, "expired (the video service keeps videos for 24 hours)"
-            )
-        return None
-
-    async def _publish_positions(self) -> None:
-        positions = await self.store.queue_positions()
-        changed = [jid for jid, pos in positions.items() if self._positions.get(jid) != pos]
-        self._positions = positions
-        for job_id in changed:
-            job = await self.store.get_job(job_id)
-            if job is not None:
-                await self._safe_update(job, positions[job_id])
+        return self.admission.parent_problem(parent)
 
     # -- driving one job ----------------------------------------------------------------
 
     def _spawn(self, job: Job) -> None:
-        if job.id in self._tasks or self._stopped.is_set():
+        if job.id in self._tasks or self.control.stopped.is_set():
             return
-        self._stops[job.id] = asyncio.Event()
+        self.control.watch(job.id)
         task = asyncio.create_task(self._drive(job), name=f"job-{job.id}")
         self._tasks[job.id] = task
         task.add_done_callback(functools.partial(self._reap, job.id))
 
     def _reap(self, job_id: int, task: asyncio.Task[None]) -> None:
         self._tasks.pop(job_id, None)
-        self._stops.pop(job_id, None)
+        self.control.forget(job_id)
         self._steps.pop(job_id, None)
         if not task.cancelled() and task.exception() is not None:
             log.error("job %d task died", job_id, exc_info=task.exception())
-        self._wake.set()
+        self.control.wake()
 
     async def _drive(self, job: Job | None) -> None:
         steps = {
@@ -345,50 +284,12 @@ class JobRunner:
             S.UPLOADING: self.pipeline.upload,
         }
         try:
-            while job is not None and job.state in steps and not self._stopped.is_set():
+            while job is not None and job.state in steps and not self.control.stopped.is_set():
                 self._steps[job.id] = job.state
                 job = await steps[job.state](job)
         except StaleState as exc:  # canceled or deleted by someone else meanwhile
             log.info("job %d left the pipeline: it is %s", exc.job.id, exc.job.state)
-            await self.pipeline.discard_files(exc.job)  # a download that ended after a cancel
-
-    async def _nap(self, job_id: int, seconds: float) -> bool:
-        """Sleep, or return True at once if the job is canceled or the runner stops."""
-        event = self._stops.get(job_id)
-        if event is None:
-            await asyncio.sleep(seconds)
-            return self._stopped.is_set()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(event.wait(), timeout=seconds)
-        return event.is_set()
-
-    def _hold(self, seconds: float) -> None:
-        self._hold_until = max(self._hold_until, self.clock() + seconds)
-
-    async def _notify(self, job: Job) -> None:
-        position = self._positions.get(job.id) if job.state == S.QUEUED else None
-        await self._safe_update(job, position)
-        if job.state not in (S.QUEUED, S.SUBMITTING, S.RUNNING):
-            self._wake.set()
-
-    async def _safe_update(self, job: Job, position: int | None) -> None:
-        try:
-            await self.delivery.job_updated(job, position)
-        except Exception:
-            log.exception("job %d: progress report failed", job.id)
-
-    # -- clean-up -----------------------------------------------------------------------
-
-    async def _cleanup_loop(self) -> None:
-        while not self._stopped.is_set():
-            await self._cleanup_once()
-            with contextlib.suppress(TimeoutError):  # a stop ends the wait at once
-                await asyncio.wait_for(self._stopped.wait(), self.config.cleanup_interval)
-
-    async def _cleanup_once(self) -> None:
-        for job in await self.store.jobs_needing_cleanup():
-            if job.id not in self._tasks:
-                await self.pipeline.cleanup(job)
+            await self.files.discard(exc.job)  # a download that ended after a cancel
 
     # -- helpers ------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from bot.jobs.outcomes import PROVIDER_KEEPS
 from bot.slack.parse import EXAMPLE
 from bot.store import Job, JobState
 
@@ -149,7 +150,7 @@ def status_line(job: Job, position: int | None) -> str:
         return f":no_entry_sign: Canceled{by}"
     by = f" by <@{job.deleted_by}>" if job.deleted_by else ""
     kept = ""
-    if job.error_code == "provider_keeps":
+    if job.error_code == PROVIDER_KEEPS:
         kept = " (the video service keeps its copy until it expires, within 24 hours)"
     return f":wastebasket: Deleted{by}{kept}"
 

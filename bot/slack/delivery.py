@@ -39,6 +39,7 @@ from bot.jobs.delivery import Remember
 from bot.slack import blocks as ui
 from bot.slack.cards import Cards
 from bot.slack.errors import PERMANENT
+from bot.sora.retry import backoff
 from bot.store import Job, Store
 
 log = logging.getLogger(__name__)
@@ -242,16 +243,17 @@ class SlackDelivery:
     async def _await_share(self, job: Job, file_id: str) -> None:
         """Wait for the share to show (Slack shares asynchronously); it is the proof of
         delivery, and its ts maps reactions on the video back to the job."""
-        delay, waited = 0.1, 0.0
+        looks, waited = 0, 0.0
         while True:
             file = await self._file(job, file_id)
             if file is _DELETED or await self._seen(job, file):
                 return
             if waited >= self.share_wait:
                 break
+            looks += 1
+            delay = backoff(looks, first=0.1, ceiling=2.0)
             await self.sleep(delay)
             waited += delay
-            delay = min(delay * 2, 2.0)
         log.warning(
             "job %d: the share of %s is not visible yet; looking again later", job.id, file_id
         )

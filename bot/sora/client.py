@@ -37,7 +37,13 @@ from bot.sora.models import (
     validate_create,
     validate_prompt,
 )
-from bot.sora.retry import RetryPolicy, parse_retry_after, retryable_create, retryable_read
+from bot.sora.retry import (
+    RetryPolicy,
+    parse_retry_after,
+    retry_never,
+    retryable_create,
+    retryable_read,
+)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -182,8 +188,9 @@ class SoraClient:
         """Stream a video's content to ``dest``; returns the byte count.
 
         Memory stays bounded (at most about 1 MiB buffered), file writes run off the event
-        loop, and ``dest`` appears only once the whole body has arrived: a cut stream is
-        retried from the start and never leaves a partial file behind.
+        loop, and ``dest`` appears only once the whole body has arrived: a cut stream never
+        leaves a partial file behind. Tried once: the caller retries (the job pipeline,
+        which counts how downloads fail and waits in a way a cancel can end).
         """
         if variant not in VARIANTS:
             raise SoraValidationError(f"variant must be one of {', '.join(VARIANTS)}")
@@ -196,7 +203,7 @@ class SoraClient:
             finally:
                 await asyncio.to_thread(part.unlink, True)
 
-        return await self._retrying(once, retryable_read, "download")
+        return await self._retrying(once, retry_never, "download")
 
     async def check_deployment(self) -> InvalidRequestError:
         """Ask about the deployment without making a video: a create that cannot succeed

@@ -18,9 +18,21 @@ from bot.sora.errors import (
 MAX_SERVER_DELAY = 120.0
 
 
+def backoff(
+    attempt: int, *, first: float, ceiling: float, rand: Callable[[], float] | None = None
+) -> float:
+    """The one backoff formula: the wait after failure number ``attempt`` (from 1) doubles
+    from ``first`` up to ``ceiling``. With ``rand``, a random half of it is taken off
+    (jitter, so that many clients do not all try again at the same moment)."""
+    delay = float(min(ceiling, first * 2 ** (attempt - 1)))
+    if rand is None:
+        return delay
+    return delay / 2 + rand() * delay / 2
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Exponential backoff with full jitter; a server's ``Retry-After`` wins when given."""
+    """Exponential backoff with jitter; a server's ``Retry-After`` wins when given."""
 
     attempts: int = 4  # total tries, first one included
     base_delay: float = 0.5
@@ -28,8 +40,7 @@ class RetryPolicy:
 
     def backoff(self, attempt: int, rand: Callable[[], float] = random.random) -> float:
         """Delay before try ``attempt + 1`` (attempt counts from 1)."""
-        ceiling = min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
-        return float(ceiling / 2 + rand() * ceiling / 2)
+        return backoff(attempt, first=self.base_delay, ceiling=self.max_delay, rand=rand)
 
 
 def parse_retry_after(
@@ -78,3 +89,8 @@ def retryable_create(exc: BaseException) -> bool:
     if isinstance(exc, RateLimitError):
         return True
     return isinstance(exc, TransportError) and not exc.sent
+
+
+def retry_never(exc: BaseException) -> bool:
+    """Downloads: tried once here, retried by their caller (one level of retries only)."""
+    return False

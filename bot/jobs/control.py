@@ -1,0 +1,77 @@
+"""When work may go on: what the runner decides and the pipeline obeys.
+
+A job's task waits (between polls, before a retry) with ``nap``, which a cancel of that job
+or a stop of the runner ends at once. A refusal that says "busy" (a 429) pauses admission
+with ``hold``. Admission sleeps in ``rest`` until it is woken (a job queued, a slot freed),
+the hold ends, or a tick passes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+
+
+class Control:
+    def __init__(self, *, clock: Callable[[], float]) -> None:
+        self.clock = clock
+        self.stopped = asyncio.Event()  # the runner is stopping: no new work
+        self._stops: dict[int, asyncio.Event] = {}  # one per job a task is driving
+        self._wake = asyncio.Event()
+        self._hold_until = 0.0
+
+    # -- one job ------------------------------------------------------------------------
+
+    def watch(self, job_id: int) -> None:
+        """A task starts driving this job: ``stop_job`` may now end its naps."""
+        self._stops[job_id] = asyncio.Event()
+
+    def forget(self, job_id: int) -> None:
+        self._stops.pop(job_id, None)
+
+    def stop_job(self, job_id: int) -> None:
+        """The job was canceled: its task's nap (now or next) returns True at once."""
+        if job_id in self._stops:
+            self._stops[job_id].set()
+
+    async def nap(self, job_id: int, seconds: float) -> bool:
+        """Sleep, or return True at once if the job is canceled or the runner stops."""
+        event = self._stops.get(job_id)
+        if event is None:
+            await asyncio.sleep(seconds)
+            return self.stopped.is_set()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(event.wait(), timeout=seconds)
+        return event.is_set()
+
+    # -- the runner ---------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Stop everything: every nap ends, admission wakes up to see the stop."""
+        self.stopped.set()
+        for event in self._stops.values():
+            event.set()
+        self._wake.set()
+
+    # -- admission ----------------------------------------------------------------------
+
+    def hold(self, seconds: float) -> None:
+        """Admit nothing for this many seconds (the endpoint said it is busy)."""
+        self._hold_until = max(self._hold_until, self.clock() + seconds)
+
+    def holding(self) -> bool:
+        return self.clock() < self._hold_until
+
+    def wake(self) -> None:
+        """Admission looks at the queue now."""
+        self._wake.set()
+
+    async def rest(self, tick: float) -> None:
+        """Admission's sleep: until woken, the hold ends, or ``tick`` seconds pass."""
+        wait = tick
+        if self.holding():
+            wait = min(wait, self._hold_until - self.clock())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout=max(wait, 0.01))
+        self._wake.clear()
