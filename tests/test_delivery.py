@@ -280,6 +280,29 @@ async def test_a_permanent_slack_error_refuses_the_delivery_in_plain_words(
         assert w.shares(job) == []
 
 
+@pytest.mark.parametrize("left", ["half-done", "share-awaited"])
+async def test_a_permanent_refusal_while_resuming_refuses_without_uploading_again(
+    tmp_path: Path, left: str
+) -> None:
+    """The bot was removed from the channel between two attempts: finishing the upload
+    left half-done (bytes arrived, never completed) or completing again one whose share
+    never showed is refused for good, and the video is not uploaded again."""
+    async with world(tmp_path, share_wait=0.5, instant_sleep=True, share_delay=3600) as w:
+        job = await w.job()
+        if left == "half-done":
+            w.fake.fail_after_success(UPLOAD, mode="500")
+            with pytest.raises(UploadFailed):
+                await w.deliver(job.id)
+        else:
+            with pytest.raises(ShareNotVisible):
+                await w.deliver(job.id)
+        w.fake.member_channels.discard("C1")
+        with pytest.raises(DeliveryRefused) as refused:
+            await w.deliver(job.id)
+        assert str(refused.value) == PERMANENT["not_in_channel"]
+        assert w.calls(URL) == 1
+
+
 async def test_a_card_that_cannot_be_posted_refuses_the_delivery(tmp_path: Path) -> None:
     async with world(tmp_path) as w:
         job = await w.job(channel="C2")  # the bot is not a member there
@@ -292,7 +315,7 @@ async def test_a_refusal_that_is_not_permanent_is_left_to_the_retry(tmp_path: Pa
     async with world(tmp_path) as w:
         job = await w.job()
         w.fake.fail_next(COMPLETE, status=200, error="internal_error")
-        with pytest.raises(SlackApiError) as failed:
+        with pytest.raises(SlackApiError):
             await w.deliver(job.id)
         assert (await w.fresh(job.id)).completion_sent_at is None  # answered: not done
         await w.shared_once(await w.deliver(job.id))
@@ -387,6 +410,27 @@ async def test_a_completion_whose_answer_is_lost_is_not_sent_again_blindly(
         assert sent.completion_sent_at is not None
         await w.shared_once(await w.deliver(job.id))
         assert w.calls(URL) == 1
+
+
+# -- progress -----------------------------------------------------------------------------
+
+
+async def test_progress_for_a_job_without_a_card_asks_for_one_and_does_not_wait(
+    tmp_path: Path,
+) -> None:
+    async with world(tmp_path) as w:
+        job = await w.store.create_job(new(1))  # queued just before a crash: no card
+        w.fake.slow_next("chat.postMessage", 1.0)
+        started = asyncio.get_running_loop().time()
+        await w.delivery.job_updated(job, 1)
+        assert asyncio.get_running_loop().time() - started < 0.5  # the runner goes on
+
+        async def posted() -> str | None:
+            return (await w.fresh(job.id)).card_ts
+
+        card_ts = await until(posted, 10, "the card was never posted")
+        assert "next in line" in w.fake.messages[("C1", card_ts)].text
+        assert len(w.fake.calls_to("chat.postMessage")) == 1
 
 
 # -- looking, and taking back ---------------------------------------------------------------------
