@@ -127,7 +127,7 @@ async def test_every_card_slack_receives_is_valid_block_kit(tmp_path: Path) -> N
         queued = await cards.ensure(await store.create_job(new(0, user="U0")))
         job = await cards.ensure(await store.create_job(new(1)))
         remix = await cards.ensure(await store.create_job(remix_of(job.id, job.card_ts or "")))
-        path = [
+        path: list[tuple[JobState, dict[str, Any]]] = [
             (S.SUBMITTING, {}),
             (S.RUNNING, {"progress": 40, "video_id": "video_1"}),
             (S.DOWNLOADING, {"progress": 100}),
