@@ -13,6 +13,7 @@ from pathlib import Path
 
 from bot.config import Command, ConfigError, Settings
 from bot.logs import setup_logging
+from bot.sora.models import DEFAULT_SIZE, LANDSCAPE, PORTRAIT, SIZES
 
 
 def _version() -> str:
@@ -66,10 +67,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("prompt", help="what the video shows")
     shape = demo.add_mutually_exclusive_group()
-    shape.add_argument("--landscape", action="store_true", help="1280x720")
-    shape.add_argument("--portrait", action="store_true", help="720x1280 (the default shape)")
+    shape.add_argument("--landscape", action="store_true", help=LANDSCAPE)
+    shape.add_argument("--portrait", action="store_true", help=f"{PORTRAIT} (the default shape)")
     shape.add_argument(
-        "--size", default="720x1280", help="WxH: 720x1280, 1280x720, 1024x1792 or 1792x1024"
+        "--size", default=DEFAULT_SIZE, help=f"WxH: {', '.join(SIZES[:-1])} or {SIZES[-1]}"
     )
     demo.add_argument(
         "--seconds", type=int, default=4, choices=(4, 8, 12), help="length of the video asked for"
@@ -127,7 +128,7 @@ async def _serve_emulator(args: argparse.Namespace) -> None:
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
     from bot import demo  # imported here: the other commands need none of it
 
-    size = "1280x720" if args.landscape else args.size
+    size = LANDSCAPE if args.landscape else args.size
     return demo.main(
         args.prompt,
         size=size,

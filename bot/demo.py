@@ -20,7 +20,7 @@ import httpx
 from bot.emulator import Emulator, EmulatorConfig
 from bot.jobs import JobRunner, LocalDirectoryDelivery, PollPolicy, RunnerConfig
 from bot.sora import ApiKeyAuth, SoraClient, SoraValidationError
-from bot.sora.models import validate_create, validate_prompt
+from bot.sora.models import DEFAULT_SIZE, validate_create, validate_prompt
 from bot.store import Job, JobKind, JobState, NewJob, Store
 
 DEMO_KEY = "demo-key"
@@ -30,7 +30,7 @@ BAR = 30
 @dataclass(frozen=True)
 class DemoRequest:
     prompt: str
-    size: str = "720x1280"
+    size: str = DEFAULT_SIZE
     seconds: int = 4
     remixes: tuple[str, ...] = ()
     out_dir: Path = Path("sora-demo")

@@ -11,7 +11,7 @@ import warnings
 
 from PIL import Image, ImageOps
 
-from bot.sora.models import sniff_image
+from bot.sora.models import LANDSCAPE, PORTRAIT, sniff_image
 
 MAX_PIXELS = 40_000_000  # refuse images bigger than this (decompression bombs)
 
@@ -21,7 +21,8 @@ class MediaError(ValueError):
 
 
 def orientation_size(width: int, height: int) -> str:
-    return "1280x720" if width > height else "720x1280"
+    """The standard size of an image's shape: landscape when wider than tall."""
+    return LANDSCAPE if width > height else PORTRAIT
 
 
 def fit_image(data: bytes, size: str) -> bytes:

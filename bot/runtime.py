@@ -1,18 +1,17 @@
 """Wiring for ``sora-bot run``: the store, the Sora client, Slack, the runner, the app.
 
 ``open_runtime(settings)`` builds every collaborator once and closes them in order;
-``Runtime.start()``/``stop()`` run and stop the background work (the runner and the card
-throttle). Socket Mode and HTTP mode (``bot.serve``) share it.
+``Runtime.start()``/``stop()`` run and stop the background work (the runner and the
+cards). Socket Mode and HTTP mode (``bot.serve``) share it.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import dataclasses
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +31,6 @@ from bot.slack.delivery import SlackDelivery
 from bot.slack.files import ImageFetcher
 from bot.slack.intake import Intake
 from bot.slack.link import slack_reachable
-from bot.slack.services import Services
 from bot.sora import ApiKeyAuth, Auth, SoraClient, auth_for
 from bot.store import Store
 
@@ -40,7 +38,7 @@ log = logging.getLogger(__name__)
 EMULATOR_KEY = "emulator-key"
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Runtime:
     settings: Settings
     store: Store
@@ -48,28 +46,21 @@ class Runtime:
     app: AsyncApp
     runner: JobRunner
     cards: Cards
-    services: Services
+    intake: Intake
     metrics: Metrics
     # Whether Slack is there, for /healthz: auth.test in HTTP mode; Socket Mode replaces it
     # with the connection's own answer.
     slack_connected: Callable[[], Awaitable[bool]]
-    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     async def start(self) -> None:
         await self.runner.start()
-        await self.cards.resync()
-        task = asyncio.create_task(self.cards.throttle.run(), name="card-throttle")
-        self._tasks.add(task)
+        await self.cards.start()
 
     async def stop(self, grace: float = 5.0) -> None:
         """Stop admitting, finish or persist what is in flight, flush card edits. Cards not
         posted yet are posted after the next start (their jobs are in the store)."""
         await self.runner.stop(grace=grace)
-        await self.cards.close()
-        await self.cards.throttle.flush(limit=1.5)
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.cards.stop()
 
 
 @contextlib.asynccontextmanager
@@ -100,7 +91,7 @@ async def open_runtime(
         )
         client = build_client(settings, metrics)
         cards = Cards(client, store, counters=metrics)
-        metrics.watch_card_edits(lambda: cards.throttle.pending)
+        metrics.watch_card_edits(lambda: cards.pending_edits)
         work_dir = Path(settings.db_path).parent / "sora-work"  # kept across restarts
         delivery = MeteredDelivery(
             SlackDelivery(
@@ -116,26 +107,25 @@ async def open_runtime(
         )
         runner = JobRunner(store, sora, delivery, dataclasses.replace(config, **tuning))
         token = settings.slack_bot_token.reveal() if settings.slack_bot_token else ""
-        services = Services(
+        intake = Intake(
             settings=settings,
             store=store,
             runner=runner,
             cards=cards,
-            intake=Intake(settings, store, runner, cards, channels=ChannelKinds(client)),
+            channels=ChannelKinds(client),
             images=ImageFetcher(
                 client, session, token, api_url=settings.slack_api_url, work_dir=work_dir
             ),
         )
-        app = build_app(settings, client, services)
         yield Runtime(
-            settings,
-            store,
-            client,
-            app,
-            runner,
-            cards,
-            services,
-            metrics,
+            settings=settings,
+            store=store,
+            client=client,
+            app=build_app(settings=settings, client=client, intake=intake),
+            runner=runner,
+            cards=cards,
+            intake=intake,
+            metrics=metrics,
             slack_connected=slack_reachable(client),
         )
 

@@ -42,7 +42,6 @@ from bot.media import MediaError, fit_image
 from bot.runtime import open_runtime
 from bot.slack import blocks as ui
 from bot.slack.files import MAX_BYTES, ImageFetcher
-from bot.slack.intake import Ask
 from bot.store import JobState
 
 S = JobState
@@ -242,7 +241,6 @@ class FilesInfo:
 
 
 TOKEN = "xoxb-never-leaves-slack"
-ASK = Ask("T1", "C1", "U1", "a cat", "720x1280", 4)
 
 
 async def fetch(info: dict[str, Any], api_url: str, tmp_path: Path) -> Any:
@@ -254,7 +252,7 @@ async def fetch(info: dict[str, Any], api_url: str, tmp_path: Path) -> Any:
             api_url=api_url,
             work_dir=tmp_path,
         )
-        return await fetcher.attach(ASK, "F1")
+        return await fetcher.first_frame("F1", "720x1280")
 
 
 async def test_the_bot_token_is_only_sent_to_slacks_file_host(tmp_path: Path) -> None:
@@ -273,17 +271,17 @@ async def test_the_bot_token_is_only_sent_to_slacks_file_host(tmp_path: Path) ->
         }
         for case, urls in refused_urls.items():
             result = await fetch({**png, **urls}, api_url, tmp_path)
-            assert hasattr(result, "message"), case  # Refused, not an Ask
+            assert isinstance(result, MediaError), case  # refused, not a fitted file
         assert seen == []  # not one request: the token had nowhere to go
 
         result = await fetch({**png, "url_private": f"{slack}/redirect/x.png"}, api_url, tmp_path)
-        assert "web page instead of the image" in said([result.message])
+        assert "web page instead of the image" in str(result)
         assert [s["path"] for s in seen] == ["/redirect/x.png"]  # the redirect is not followed
         assert seen[0]["authorization"] == f"Bearer {TOKEN}"
 
         seen.clear()
         result = await fetch({**png, "url_private": f"{slack}/ok/x.png"}, api_url, tmp_path)
-        assert result.image_path  # the control: Slack's own host gets the token and works
+        assert Path(result).is_file()  # the control: Slack's own host gets the token and works
         assert seen == [{"path": "/ok/x.png", "authorization": f"Bearer {TOKEN}"}]
 
 
@@ -354,7 +352,7 @@ async def test_downloads_stop_at_the_cap_even_when_slack_lies_about_the_size(
         info = {"mimetype": "image/png", "size": 1000, "url_private": f"{slack}/endless/x.png"}
         started = time.monotonic()
         result = await fetch(info, f"{slack}/api/", tmp_path)
-        assert "larger than 20 MB" in said([result.message])
+        assert "larger than 20 MB" in str(result)
         assert time.monotonic() - started < 10
         await until(lambda: _now(seen and "sent" in seen[0]), 5, "the download never ended")
         assert seen[0]["sent"] < 2 * MAX_BYTES  # it hung up at the cap, not after 200 MB

@@ -16,8 +16,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import Settings
 from bot.metrics import CountingRateLimitHandler, MeteredWebClient, Metrics
+from bot.slack.intake import Intake
 from bot.slack.listeners import register_all
-from bot.slack.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ class DropEmptyActions(AsyncMiddleware):
         return await next()
 
 
-def build_app(settings: Settings, client: AsyncWebClient, services: Services) -> AsyncApp:
+def build_app(*, settings: Settings, client: AsyncWebClient, intake: Intake) -> AsyncApp:
     secret = settings.slack_signing_secret.reveal() if settings.slack_signing_secret else None
     app = AsyncApp(
         client=client,
@@ -72,7 +72,7 @@ def build_app(settings: Settings, client: AsyncWebClient, services: Services) ->
     )
 
     app.use(DropEmptyActions())
-    register_all(app, services)
+    register_all(app, intake=intake)
 
     @app.error
     async def on_error(error: Exception, body: dict[str, Any], response: BoltResponse) -> None:

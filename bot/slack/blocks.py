@@ -13,6 +13,7 @@ from typing import Any
 
 from bot.jobs.outcomes import PROVIDER_KEEPS
 from bot.slack.parse import EXAMPLE
+from bot.sora.models import DEFAULT_SIZE, LANDSCAPE, PORTRAIT
 from bot.store import Job, JobState
 
 # Callback ids of the public contract (manifest.yml) and the bot's own ids.
@@ -42,6 +43,11 @@ Blocks = list[dict[str, Any]]
 class Message:
     text: str  # the plain-text fallback (notifications, screen readers)
     blocks: Blocks
+
+
+def message_args(message: Message, **extra: Any) -> dict[str, Any]:
+    """A Message as keyword arguments for ack(), respond() or chat.* calls."""
+    return {"text": message.text, "blocks": message.blocks, **extra}
 
 
 def escape(text: str) -> str:
@@ -230,12 +236,12 @@ def options_modal(
     metadata: dict[str, Any],
     *,
     prompt: str = "",
-    size: str = "720x1280",
+    size: str = DEFAULT_SIZE,
     seconds: int = 4,
     image_name: str | None = None,
 ) -> dict[str, Any]:
     """The options form: prompt, orientation, duration (and the first-frame image, if any)."""
-    shapes = [("portrait", "Portrait (720x1280)"), ("landscape", "Landscape (1280x720)")]
+    shapes = [("portrait", f"Portrait ({PORTRAIT})"), ("landscape", f"Landscape ({LANDSCAPE})")]
     options = [{"text": _plain(label), "value": value} for value, label in shapes]
     initial_shape = options[1] if _wide(size) else options[0]
     durations = [{"text": _plain(f"{n} seconds"), "value": str(n)} for n in (4, 8, 12)]

@@ -8,6 +8,7 @@ ranked by what the person would miss (see ``Rank``).
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import hashlib
 import json
@@ -80,6 +81,7 @@ class Cards:
         # What each card shows now (state, digest), for cards edited in this process; the
         # store has the same for the others.
         self._shown: dict[int, tuple[str | None, str | None]] = {}
+        self._editing: asyncio.Task[None] | None = None
 
     async def parent_label(self, job: Job) -> str | None:
         """The version a remix came from ("v1"), for cards and upload comments."""
@@ -203,3 +205,25 @@ class Cards:
 
     async def close(self) -> None:
         await self.poster.close()
+
+    # -- running --------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Queue the edits owed since the last run, and start sending edits."""
+        await self.resync()
+        if self._editing is None:
+            self._editing = asyncio.create_task(self.throttle.run(), name="card-throttle")
+
+    async def stop(self, *, flush_limit: float = 1.5) -> None:
+        """Stop posting, send what edits fit in ``flush_limit`` seconds, stop editing.
+        Cards not posted yet are posted after the next start (their jobs are stored)."""
+        await self.close()
+        await self.throttle.flush(limit=flush_limit)
+        editing, self._editing = self._editing, None
+        if editing is not None:
+            editing.cancel()
+            await asyncio.gather(editing, return_exceptions=True)
+
+    @property
+    def pending_edits(self) -> int:
+        return self.throttle.pending

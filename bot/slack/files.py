@@ -12,7 +12,6 @@ being sent to Sora.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import re
 import uuid
@@ -27,10 +26,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.media import MediaError, fit_image
 from bot.private_files import write_private
-from bot.slack import blocks as ui
-from bot.slack.intake import Ask, Refused
 from bot.slack.parse import unescape
-from bot.store import JobKind
 
 log = logging.getLogger(__name__)
 MAX_BYTES = 20 * 1024 * 1024
@@ -113,16 +109,28 @@ class ImageFetcher:
         self.work_dir = work_dir
         self.max_bytes = max_bytes
 
-    async def attach(self, ask: Ask, file_id: str) -> Ask | Refused:
-        """The same request with the image fitted to its size as first frame, or why not."""
+    async def first_frame(self, file_id: str, size: str) -> Path | MediaError:
+        """The Slack file fitted to ``size`` (a private PNG in the work folder), or why it
+        cannot be a first frame (the error's text is for the person)."""
         try:
             data = await self._fetch(file_id)
-            fitted = await asyncio.to_thread(fit_image, data, ask.size)
+            fitted = await asyncio.to_thread(fit_image, data, size)
         except MediaError as exc:
-            return Refused(ui.notice(f":frame_with_picture: Can't use that image: {exc}."))
+            return exc
         path = self.work_dir / "inputs" / f"{uuid.uuid4().hex}.png"
         await asyncio.to_thread(_write, path, fitted)
-        return dataclasses.replace(ask, kind=JobKind.IMAGE, image_path=str(path))
+        return path
+
+    async def described(self, image: SlackImage) -> SlackImage | None:
+        """A file a message shows without its size (a stub): ask files.info, briefly (the
+        trigger expires in 3 s), for its type and size. On any trouble, keep what we have:
+        the submission says what is wrong with the file."""
+        try:
+            async with asyncio.timeout(1.5):
+                info = (await self.client.files_info(file=image.file_id)).get("file") or {}
+        except (SlackApiError, TimeoutError):
+            return image
+        return first_image([info]) if isinstance(info, dict) and info.get("id") else image
 
     async def _fetch(self, file_id: str) -> bytes:
         try:

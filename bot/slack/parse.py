@@ -12,12 +12,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from bot.sora import DEFAULT_SECONDS, DEFAULT_SIZE, SECONDS, SIZES
+from bot.sora import DEFAULT_SECONDS, DEFAULT_SIZE, LANDSCAPE, PORTRAIT, SECONDS, SIZES
 from bot.sora.models import PROMPT_MAX
 
 SUBCOMMANDS = ("help", "list", "usage", "queue")
 EXAMPLE = "/sora a corgi surfing at sunset --landscape --seconds 8"
-LANDSCAPE, PORTRAIT = "1280x720", "720x1280"
 _INVISIBLE = re.compile(
     r"[\s\x00-\x08\x0b-\x1f\x7f\u200b-\u200f\u2028-\u202f\u2060-\u2064\ufeff\u00ad]+"
 )
@@ -65,6 +64,46 @@ def unescape(text: str) -> str:
 
 def is_blank(text: str) -> bool:
     return not _INVISIBLE.sub("", text)
+
+
+def prompt_too_long(prompt: str) -> str | None:
+    """The one answer, on every surface, to a prompt or remix change over Sora's limit."""
+    if len(prompt) <= PROMPT_MAX:
+        return None
+    return f"The prompt is {len(prompt):,} characters; the limit is {PROMPT_MAX:,}."
+
+
+@dataclass(frozen=True)
+class FormErrors:
+    """What is wrong with a submitted form, by field ("prompt", "shape", "seconds")."""
+
+    fields: dict[str, str]
+
+
+def parse_form(prompt: str, shape: str | None, seconds: str | None) -> VideoRequest | FormErrors:
+    """The options form as a request; a value the form cannot offer is refused, never
+    silently replaced by a default."""
+    errors: dict[str, str] = {}
+    if is_blank(prompt):
+        errors["prompt"] = "Say what the video should show."
+    elif (too_long := prompt_too_long(prompt)) is not None:
+        errors["prompt"] = too_long
+    if shape is not None and shape not in ("portrait", "landscape"):
+        errors["shape"] = "Pick an orientation: portrait or landscape."
+    number = small_int(seconds) if seconds is not None else DEFAULT_SECONDS
+    if number not in SECONDS:
+        errors["seconds"] = "Pick 4, 8 or 12."
+    if errors:
+        return FormErrors(errors)
+    size = LANDSCAPE if shape == "landscape" else PORTRAIT
+    return VideoRequest(prompt, size, number or DEFAULT_SECONDS)
+
+
+def change_problem(change: str) -> str | None:
+    """Why the remix form's change cannot be used, or None."""
+    if is_blank(change):
+        return "Say what should change."
+    return prompt_too_long(change)
 
 
 def parse_command(text: str) -> Parsed:
@@ -116,8 +155,9 @@ def parse_command(text: str) -> Parsed:
     prompt = unescape(_join(pieces))
     if is_blank(prompt):
         return Invalid("the prompt is empty: say what the video should show")
-    if len(prompt) > PROMPT_MAX:
-        return Invalid(f"the prompt is {len(prompt):,} characters; the limit is {PROMPT_MAX:,}")
+    too_long = prompt_too_long(prompt)
+    if too_long is not None:
+        return Invalid(too_long)
     return VideoRequest(prompt, size or DEFAULT_SIZE, seconds or DEFAULT_SECONDS)
 
 

@@ -24,6 +24,8 @@ from bot.sora.errors import (
 from bot.sora.models import (
     DEFAULT_SECONDS,
     DEFAULT_SIZE,
+    LANDSCAPE,
+    PORTRAIT,
     PRO_SIZES,
     SECONDS,
     SIZES,
@@ -39,6 +41,8 @@ from bot.sora.retry import RetryPolicy, parse_retry_after
 __all__ = [
     "DEFAULT_SECONDS",
     "DEFAULT_SIZE",
+    "LANDSCAPE",
+    "PORTRAIT",
     "PRO_SIZES",
     "SECONDS",
     "SIZES",

@@ -1,9 +1,8 @@
 """Buttons on job cards (keyed by job id, so they work after a restart).
 
-A button acts only on a job of the conversation it was pressed in: a forged or stale job id
-from elsewhere is ignored, exactly like an unknown one (so a press cannot tell whether a job
-exists in another conversation). Outside the allow-list buttons do nothing, as reactions
-do; the person is told why.
+A button acts only on a job of the conversation it was pressed in (intake decides): a
+forged or stale job id from elsewhere is ignored, exactly like an unknown one. Outside the
+allow-list buttons do nothing, as reactions do; the person is told why.
 """
 
 from __future__ import annotations
@@ -15,56 +14,53 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.slack import blocks as ui
-from bot.slack.listeners.common import tell
-from bot.slack.listeners.manage import remove
-from bot.slack.parse import small_int
-from bot.slack.services import Services
-from bot.store import Job
+from bot.slack.intake import Answer, Intake
+from bot.slack.listeners.common import send
 
 
-def register(app: AsyncApp, services: Services) -> None:
-    async def job_of(body: dict[str, Any], client: AsyncWebClient) -> tuple[Job, str] | None:
-        """The pressed button's job and who pressed it, or None."""
-        action = (body.get("actions") or [{}])[0]
-        channel = str(
-            (body.get("channel") or {}).get("id")
-            or (body.get("container") or {}).get("channel_id")
-            or ""
-        )
-        user = str((body.get("user") or {}).get("id") or "")
-        if not channel or not user:
-            return None
-        refused = services.intake.not_here(channel)
-        if refused is not None:
-            await tell(client, channel, user, refused.message)
-            return None
-        job_id = small_int(action.get("value"))
-        job = await services.store.get_job(job_id) if job_id is not None else None
-        if job is None or job.channel_id != channel:
-            return None
-        return job, user
+def pressed(body: dict[str, Any]) -> tuple[str, str, Any] | None:
+    """The channel, the person and the button's value of a press, or None."""
+    action = (body.get("actions") or [{}])[0]
+    channel = str(
+        (body.get("channel") or {}).get("id")
+        or (body.get("container") or {}).get("channel_id")
+        or ""
+    )
+    user = str((body.get("user") or {}).get("id") or "")
+    if not channel or not user:
+        return None
+    return channel, user, action.get("value")
 
-    @app.action(ui.ACTION_REMIX)
-    async def remix(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+
+class CardButtons:
+    def __init__(self, intake: Intake) -> None:
+        self.intake = intake
+
+    async def on_remix(self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
-        found = await job_of(body, client)
+        found = pressed(body)
         if found is None:
             return
-        job, _ = found
-        await client.views_open(
-            trigger_id=body["trigger_id"],
-            view=ui.remix_modal({"job": job.id}, job.version_label or "v1"),
-        )
+        channel, user, job_value = found
+        outcome = await self.intake.remix_button(channel=channel, job_value=job_value)
+        if isinstance(outcome, Answer):
+            await send(client, outcome, user=user)
+        elif outcome is not None:
+            await client.views_open(trigger_id=body["trigger_id"], view=outcome.view)
 
-    async def manage(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+    async def on_remove(self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
-        found = await job_of(body, client)
+        found = pressed(body)
         if found is None:
             return
-        job, user = found
-        message = await remove(services, job, user)
-        if message is not None:
-            await tell(client, job.channel_id, user, message, job.thread_ts)
+        channel, user, job_value = found
+        answer = await self.intake.remove_button(channel=channel, user=user, job_value=job_value)
+        if answer is not None:
+            await send(client, answer, user=user)
 
-    app.action(ui.ACTION_DELETE)(manage)
-    app.action(ui.ACTION_CANCEL)(manage)
+
+def register(app: AsyncApp, *, intake: Intake) -> None:
+    buttons = CardButtons(intake)
+    app.action(ui.ACTION_REMIX)(buttons.on_remix)
+    app.action(ui.ACTION_DELETE)(buttons.on_remove)
+    app.action(ui.ACTION_CANCEL)(buttons.on_remove)

@@ -1,4 +1,4 @@
-"""Small helpers shared by listeners."""
+"""Small helpers shared by listeners: carrying out an intake Answer, reading a view."""
 
 from __future__ import annotations
 
@@ -10,13 +10,30 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.slack import blocks as ui
-from bot.slack.services import reply
+from bot.slack.intake import Answer, To
 
 log = logging.getLogger(__name__)
 
 
+async def send(client: AsyncWebClient, answer: Answer, *, user: str) -> None:
+    """Say an intake answer where it says it goes."""
+    if answer.to is To.THREAD:
+        await say_in_thread(
+            client, channel=answer.channel, thread_ts=answer.thread_ts or "", message=answer.message
+        )
+    else:
+        await tell(
+            client,
+            channel=answer.channel,
+            user=user,
+            message=answer.message,
+            thread_ts=answer.thread_ts,
+        )
+
+
 async def tell(
     client: AsyncWebClient,
+    *,
     channel: str,
     user: str,
     message: ui.Message,
@@ -25,21 +42,25 @@ async def tell(
     """Say something to one person privately, where they are; by DM if that fails."""
     extra: dict[str, Any] = {"thread_ts": thread_ts} if thread_ts else {}
     try:
-        await client.chat_postEphemeral(channel=channel, user=user, **reply(message), **extra)
+        await client.chat_postEphemeral(
+            channel=channel, user=user, **ui.message_args(message), **extra
+        )
         return
     except SlackApiError as exc:
         log.info("ephemeral to %s in %s refused (%s); sending a DM", user, channel, exc)
     try:
-        await client.chat_postMessage(channel=user, **reply(message))
+        await client.chat_postMessage(channel=user, **ui.message_args(message))
     except SlackApiError as exc:
         log.warning("could not tell %s: %s", user, exc.response.get("error"))
 
 
 async def say_in_thread(
-    client: AsyncWebClient, channel: str, thread_ts: str, message: ui.Message
+    client: AsyncWebClient, *, channel: str, thread_ts: str, message: ui.Message
 ) -> None:
     try:
-        await client.chat_postMessage(channel=channel, thread_ts=thread_ts, **reply(message))
+        await client.chat_postMessage(
+            channel=channel, thread_ts=thread_ts, **ui.message_args(message)
+        )
     except SlackApiError as exc:
         log.warning("reply in %s/%s refused: %s", channel, thread_ts, exc.response.get("error"))
 
@@ -56,3 +77,8 @@ def value(view: dict[str, Any], block: tuple[str, str]) -> Any:
     """The state of one input of a submitted view (None when absent)."""
     values = ((view.get("state") or {}).get("values") or {}).get(block[0]) or {}
     return values.get(block[1]) or {}
+
+
+def selected(view: dict[str, Any], block: tuple[str, str]) -> Any:
+    """The value of a submitted view's radio button or select (None when absent)."""
+    return (value(view, block).get("selected_option") or {}).get("value")

@@ -1,18 +1,23 @@
-"""Delete or cancel: the one permission rule for buttons and reactions."""
+"""Delete or cancel a video, from its buttons or a reaction: one permission rule."""
 
 from __future__ import annotations
 
-from bot.jobs import CannotCancel
+from bot.jobs import CannotCancel, JobRunner
 from bot.slack import blocks as ui
-from bot.slack.services import Services
+from bot.slack.intake.answer import Answer, private
+from bot.slack.intake.rules import Rules
 from bot.store import UNFINISHED, Job, JobState
 
 
-async def remove(services: Services, job: Job, user: str) -> ui.Message | None:
+async def remove(runner: JobRunner, rules: Rules, job: Job, user: str) -> Answer | None:
     """Cancel an unfinished job or delete a finished one, if ``user`` may; returns what to
     tell the user privately, or None. Idempotent."""
-    if not services.may_manage(user, job):
-        return ui.notice(
+
+    def say(text: str) -> Answer:
+        return private(ui.notice(text), job.channel_id, job.thread_ts)
+
+    if not rules.may_manage(user, job):
+        return say(
             f":lock: Only <@{job.requester_id}> (who asked for it) or a Sora admin can "
             "delete or cancel this video."
         )
@@ -20,15 +25,15 @@ async def remove(services: Services, job: Job, user: str) -> ui.Message | None:
         return None
     if job.state in UNFINISHED:
         try:
-            await services.runner.cancel(job.id, by=user)
+            await runner.cancel(job.id, by=user)
         except CannotCancel:
-            return ui.notice(
+            return say(
                 ":hourglass: The video is being posted right now; delete it once it is there."
             )
         return None
-    result = await services.runner.delete(job.id, by=user)
+    result = await runner.delete(job.id, by=user)
     if result.provider_kept:
-        return ui.notice(
+        return say(
             ":information_source: Deleted from Slack. The video service does not allow "
             "deleting, so it keeps its copy until it expires (within 24 hours)."
         )
