@@ -36,6 +36,7 @@ class Desk:
     rig: Rig
     intake: Intake
     work: Path
+    intake_client: Any = None  # the Web API client the listeners are given
 
     async def jobs(self, user: str = "U1") -> list[Job]:
         return await self.rig.store.recent_jobs_for_user(user, limit=100)
@@ -69,7 +70,7 @@ async def desk(tmp_path: Path, **settings: Any) -> AsyncIterator[Desk]:
             images=images,
         )
         try:
-            yield Desk(fake, rig, intake, work)
+            yield Desk(fake, rig, intake, work, client)
         finally:
             await cards.close()
 
@@ -322,3 +323,47 @@ async def test_the_queue_is_not_shown_outside_the_allow_list(tmp_path: Path) -> 
         assert "isn't enabled" in text(d.intake.report_refused("queue", "C2"))
         assert d.intake.report_refused("queue", "C1") is None
         assert d.intake.report_refused("list", "C2") is None  # your own videos: anywhere
+
+
+# -- a listener is a named method a test can call, without Bolt -------------------------------
+
+
+class Said:
+    """Records what a listener acked and responded (Bolt's ack() and respond() stand-ins)."""
+
+    def __init__(self) -> None:
+        self.calls: list[dict[str, Any]] = []
+
+    async def __call__(self, **kwargs: Any) -> None:
+        self.calls.append(kwargs)
+
+    def text(self) -> str:
+        return " ".join(str(call.get("text") or "") for call in self.calls)
+
+
+async def test_the_sora_command_listener_can_be_called_directly(tmp_path: Path) -> None:
+    from bot.slack.listeners.command import SoraCommand
+
+    async with desk(tmp_path, allowed_channel_ids=frozenset({"C1"})) as d:
+        listener = SoraCommand(d.intake)
+
+        async def run(text: str, channel: str = "C1") -> tuple[Said, Said]:
+            ack, respond = Said(), Said()
+            command = {"text": text, "channel_id": channel, "user_id": "U1", "team_id": "T1"}
+            await listener.on_sora(ack, command, d.intake_client, respond)  # type: ignore[arg-type]
+            return ack, respond
+
+        ack, respond = await run("a fox --seconds 5")
+        assert "`--seconds 5` is not possible; use 4, 8 or 12" in ack.text()
+        assert respond.calls == []
+        assert await d.jobs() == []
+
+        ack, _ = await run("a fox", channel="C2")
+        assert "isn't enabled in this channel" in ack.text()
+        assert await d.jobs() == []
+
+        ack, respond = await run("a fox in the snow --landscape")
+        assert ack.calls == [{}]  # acked empty, then queued
+        assert respond.calls == []
+        [job] = await d.jobs()
+        assert (job.prompt, job.size, job.channel_id) == ("a fox in the snow", "1280x720", "C1")
