@@ -52,6 +52,17 @@ class Bot:
             state = f"exit {self.proc.returncode}" if self.proc.returncode is not None else "alive"
             raise AssertionError(f"{exc} in {timeout:.0f} s ({state}):\n{self.log}") from None
 
+    async def connected(self, fake: FakeSlack, timeout: float = 60.0) -> None:
+        """Until the bot opened its Socket Mode connection. A bound, not a wait: a cold start
+        took over 20 s in a stress run with four test processes on two cores."""
+        try:
+            await asyncio.wait_for(fake.socket_connected.wait(), timeout)
+        except TimeoutError:
+            state = f"exit {self.proc.returncode}" if self.proc.returncode is not None else "alive"
+            raise AssertionError(
+                f"no Socket Mode connection in {timeout:.0f} s ({state}):\n{self.log}"
+            ) from None
+
     def read_state(self, job_id: int) -> str | None:
         if not self.db.exists():
             return None
@@ -150,7 +161,7 @@ async def test_stops_while_reconnecting_after_slack_dropped_the_socket(tmp_path:
             SORA_METRICS_PORT=str(metrics),
         ) as run,
     ):
-        await asyncio.wait_for(fake.socket_connected.wait(), 20)
+        await run.connected(fake)
         await run.logged("connected to Slack in Socket Mode")
         assert (await health(metrics)).status_code == 200
         fake.fail_next("apps.connections.open", status=503, times=1000)
@@ -170,7 +181,7 @@ async def test_reconnects_when_slack_comes_back(tmp_path: Path) -> None:
         fake.serve() as api_url,
         bot(tmp_path, SLACK_APP_TOKEN="xapp-test", SLACK_API_URL=api_url, SORA_EMULATOR="1") as run,
     ):
-        await asyncio.wait_for(fake.socket_connected.wait(), 20)
+        await run.connected(fake)
         fake.fail_next("auth.test", status=500, times=1)
         await fake.disconnect_socket()
         await run.logged("Slack answered HTTP 500")
@@ -246,7 +257,7 @@ async def test_stops_with_azure_unreachable_and_keeps_the_job(tmp_path: Path) ->
             AZURE_OPENAI_API_KEY="emulator-key",
         ) as run,
     ):
-        await asyncio.wait_for(fake.socket_connected.wait(), 20)
+        await run.connected(fake)
         await fake.wait_ack(await fake.send_envelope("slash_commands", fake.slash_command("x")))
         await run.job_state(1, "submitting")
         code, took = await run.stop()
@@ -270,7 +281,7 @@ async def _stop_mid(tmp_path: Path, state: str) -> None:
             AZURE_OPENAI_API_KEY="emulator-key",
         ) as run,
     ):
-        await asyncio.wait_for(fake.socket_connected.wait(), 20)
+        await run.connected(fake)
         if state == "uploading":
             fake.slow_next("files.getUploadURLExternal", 1.5)
         await fake.wait_ack(await fake.send_envelope("slash_commands", fake.slash_command("x")))
