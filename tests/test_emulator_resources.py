@@ -5,21 +5,38 @@ Over real loopback HTTP; the client side goes through the real SoraClient.
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from bot.emulator import Emulator, EmulatorConfig, ManualClock
+from bot.emulator import Emulator, EmulatorConfig, EmulatorResources, ManualClock
 from bot.sora import (
     ApiKeyAuth,
+    AuthenticationError,
     DeploymentNotFoundError,
     NotFoundError,
     RetryPolicy,
     SoraClient,
+    TooManyRunningTasksError,
     VideoStatus,
 )
+
+BOT = [sys.executable, "-m", "bot"]
+
+
+def clean_env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SORA_", "SLACK_", "AZURE_"))}
+    env["HOME"] = str(tmp_path)
+    return env
+
 
 GONE = (
     "The API deployment 'sora-2' for this resource does not exist. If you created the "
@@ -131,3 +148,113 @@ async def test_other_deployments_of_the_resource_keep_working(
             await old.retrieve(mine.id)
         assert (await new.retrieve(theirs.id)).id == theirs.id
         assert [v.id for v in (await new.list_page()).data] == [theirs.id]
+
+
+async def test_resources_are_independent(
+    manual_clock: ManualClock, http: httpx.AsyncClient
+) -> None:
+    resources = EmulatorResources(
+        {
+            "east": EmulatorConfig(api_keys=frozenset({"k-east"}), max_running=1),
+            "west": EmulatorConfig(
+                api_keys=frozenset({"k-west"}), deployments={"sora-2-w": "sora-2"}, max_running=2
+            ),
+        },
+        clock=manual_clock,
+    )
+    async with resources.serve() as urls:
+        assert set(urls) == {"east", "west"}
+        assert urls["east"] != urls["west"]
+        east = client_for(urls["east"], http, key="k-east")
+        west = client_for(urls["west"], http, key="k-west", deployment="sora-2-w")
+        made = await east.create("in the east")
+        with pytest.raises(TooManyRunningTasksError):  # east's cap is 1 ...
+            await east.create("second in the east")
+        other = await west.create("in the west")  # ... and it is east's alone
+        await west.create("second in the west")
+        with pytest.raises(NotFoundError) as foreign:  # ids are per resource
+            await west.retrieve(made.id)
+        assert not isinstance(foreign.value, DeploymentNotFoundError)
+        assert (await east.retrieve(made.id)).id == made.id
+        with pytest.raises(AuthenticationError):  # keys are per resource
+            await client_for(urls["west"], http, key="k-east", deployment="sora-2-w").retrieve(
+                other.id
+            )
+        with pytest.raises(DeploymentNotFoundError):  # deployments are per resource
+            await client_for(urls["east"], http, key="k-east", deployment="sora-2-w").create("x")
+        resources["east"].retire_deployment("sora-2")
+        with pytest.raises(DeploymentNotFoundError):
+            await east.retrieve(made.id)
+        assert (await west.retrieve(other.id)).id == other.id  # the other resource carries on
+        assert [e.running_count() for e in resources.resources.values()] == [0, 2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def test_emulator_command_serves_several_resources(
+    tmp_path: Path, http: httpx.AsyncClient
+) -> None:
+    ports = free_port(), free_port()
+    proc = await asyncio.create_subprocess_exec(
+        *BOT,
+        "emulator",
+        "--fast",
+        "--resource",
+        f"east,port={ports[0]},key=k1",
+        "--resource",
+        f"west,port={ports[1]},key=k2,deployments=sora-2-w,max-running=3",
+        cwd=tmp_path,
+        env=clean_env(tmp_path),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert proc.stdout is not None
+        lines = [
+            (await asyncio.wait_for(proc.stdout.readline(), timeout=20)).decode() for _ in range(5)
+        ]
+        assert f"http://127.0.0.1:{ports[0]}/openai/v1" in lines[0]
+        assert "SORA_BACKEND_WEST_DEPLOYMENT=sora-2-w" in lines[3]
+        assert "SORA_BACKENDS=east,west" in lines[4]
+        west = client_for(f"http://127.0.0.1:{ports[1]}", http, key="k2", deployment="sora-2-w")
+        video = await west.create("a lighthouse")
+        with pytest.raises(NotFoundError):
+            await client_for(f"http://127.0.0.1:{ports[0]}", http, key="k1").retrieve(video.id)
+        retire = f"http://127.0.0.1:{ports[1]}/emulator/deployments/sora-2-w/retire"
+        assert (await http.post(retire, headers={"api-key": "k2"})).status_code == 200
+        with pytest.raises(DeploymentNotFoundError):
+            await west.retrieve(video.id)
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), timeout=10) == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
+@pytest.mark.parametrize(
+    ("spec", "words"),
+    [
+        ("port=1", "start with the resource's name"),
+        ("east", "give the resource its own port"),
+        ("east,port=1,colour=red", "'colour=red' is not one of"),
+        ("east,port=1,max-running=0", "max-running must be 1 or more"),
+    ],
+)
+def test_emulator_command_names_a_bad_resource(spec: str, words: str, tmp_path: Path) -> None:
+    result = subprocess.run(
+        [*BOT, "emulator", "--resource", spec],
+        cwd=tmp_path,
+        env=clean_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert words in result.stderr
+    assert "Traceback" not in result.stderr
