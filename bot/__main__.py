@@ -107,7 +107,7 @@ def _parser() -> argparse.ArgumentParser:
         type=_resource,
         metavar="SPEC",
         help="serve this resource instead, on its own port (repeat for several): "
-        "NAME,port=P[,key=K][,deployments=A+B][,max-running=N]",
+        "NAME,port=P[,key=K][,deployments=A+B][,max-running=N][,progress=SHAPE]",
     )
     return parser
 

@@ -6,6 +6,7 @@ Over real loopback HTTP; the client side goes through the real SoraClient.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import signal
 import socket
@@ -258,3 +259,36 @@ def test_emulator_command_names_a_bad_resource(spec: str, words: str, tmp_path: 
     assert result.returncode == 2
     assert words in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("shape", ["linear", "steps", "stall", "none"])
+async def test_progress_shapes(
+    shape: str, manual_clock: ManualClock, http: httpx.AsyncClient
+) -> None:
+    emulator = Emulator(EmulatorConfig(queue_seconds=0, max_running=4), clock=manual_clock)
+    async with emulator.serve() as base_url:
+        sora = client_for(base_url, http)
+        by_token = await sora.create(f"[[gen=100]] [[progress={shape}]] a river")
+        emulator.config.progress_shape = shape  # type: ignore[assignment]
+        by_config = await sora.create("[[gen=100]] a river")
+        curves: dict[str, list[int]] = {by_config.id: [], by_token.id: []}
+        for _ in range(100):
+            for video_id, curve in curves.items():
+                curve.append((await sora.retrieve(video_id)).progress)
+            manual_clock.advance(1)
+        for curve in curves.values():
+            assert curve == sorted(curve)  # never goes back
+            assert max(curve) <= 99
+            rises = [b - a for a, b in itertools.pairwise(curve) if b > a]
+            if shape == "linear":
+                assert len(rises) >= 90
+            if shape == "steps":
+                assert 4 <= len(rises) <= 10
+                assert all(10 <= r <= 25 for r in rises[:-1])  # the last may hit the 99 cap
+            if shape == "stall":
+                assert curve[60] >= 90
+                assert curve[60:] == [curve[60]] * 40  # 40% of the time at one value
+            if shape == "none":
+                assert curve == [0] * 100
+        assert (await sora.retrieve(by_token.id)).status is VideoStatus.COMPLETED
+        assert (await sora.retrieve(by_token.id)).progress == 100

@@ -15,12 +15,13 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import cast
 
-from .config import EmulatorConfig
+from .config import PROGRESS_SHAPES, EmulatorConfig, ProgressShape
 from .server import Emulator
 from .store import base_model
 
-_SPEC_KEYS = ("port", "key", "deployments", "max-running")
+_SPEC_KEYS = ("port", "key", "deployments", "max-running", "progress")
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,8 @@ class ResourceSpec:
 
 
 def parse_resource(spec: str) -> ResourceSpec:
-    """``NAME,port=P,key=K,deployments=a+b,max-running=N`` (all but NAME and port optional).
+    """``NAME,port=P,key=K,deployments=a+b,max-running=N,progress=SHAPE`` (all but NAME and
+    port optional).
     Raises ValueError with a message that names the bad part."""
     name, *options = [part.strip() for part in spec.split(",")]
     if not name or "=" in name:
@@ -52,11 +54,15 @@ def parse_resource(spec: str) -> ResourceSpec:
         raise ValueError(f"{spec!r}: port and max-running are whole numbers") from None
     if cap < 1 or not 0 <= port < 65536:
         raise ValueError(f"{spec!r}: max-running must be 1 or more and port 0-65535")
+    shape = values.get("progress", "linear")
+    if shape not in PROGRESS_SHAPES:
+        raise ValueError(f"{spec!r}: progress is one of {', '.join(PROGRESS_SHAPES)}")
     deployments = values.get("deployments", "sora-2").split("+")
     config = EmulatorConfig(
         api_keys=frozenset({values.get("key", "emulator-key")}),
         deployments={d: base_model(d) for d in deployments},
         max_running=cap,
+        progress_shape=cast(ProgressShape, shape),
     )
     return ResourceSpec(name, port, config)
 

@@ -141,7 +141,9 @@ class VideoStore:
         reference: bytes | None = None,
     ) -> VideoRecord:
         now = self.clock()
-        plan = plan_job(prompt, seconds, config.generation_seconds_per_video_second)
+        plan = plan_job(
+            prompt, seconds, config.generation_seconds_per_video_second, config.progress_shape
+        )
         failure = plan.failure
         if failure is None and size not in MODEL_SIZES[base]:  # pro size, "fail" knob
             supported = quote_list(MODEL_SIZES[base])
@@ -169,6 +171,7 @@ class VideoStore:
             failure=failure,
             never_finishes=plan.never_finishes,
             reference=reference,
+            progress_shape=plan.progress_shape,
         )
         self.videos[video_id] = record
         self._recent_creates.append(now)
