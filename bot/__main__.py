@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 from bot.config import Command, ConfigError, Settings
 from bot.logs import setup_logging
@@ -100,12 +101,39 @@ def _parser() -> argparse.ArgumentParser:
     emu.add_argument(
         "--max-running", type=int, default=2, help="running jobs before 429 (as Azure)"
     )
+    emu.add_argument(
+        "--resource",
+        action="append",
+        default=[],
+        type=_resource,
+        metavar="SPEC",
+        help="serve this resource instead, on its own port (repeat for several): "
+        "NAME,port=P[,key=K][,deployments=A+B][,max-running=N][,progress=SHAPE]",
+    )
     return parser
+
+
+def _resource(spec: str) -> Any:
+    from bot.emulator.resources import parse_resource
+
+    try:
+        return parse_resource(spec)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 async def _serve_emulator(args: argparse.Namespace) -> None:
     from bot.emulator import Emulator, EmulatorConfig
 
+    if args.resource:
+        from bot.emulator.resources import serve_specs
+
+        names = [spec.name for spec in args.resource]
+        if len(set(names)) != len(names):
+            print(f"sora-bot emulator: resource names must differ: {names}", file=sys.stderr)
+            raise SystemExit(2)
+        await serve_specs(args.resource, host=args.host, fast=args.fast)
+        return
     config = EmulatorConfig(api_keys=frozenset({args.api_key}), max_running=args.max_running)
     if args.fast:
         config.queue_seconds = 0.5

@@ -136,3 +136,16 @@ async def test_sdk_error_classes(sdk: openai.AsyncOpenAI, emulator: Emulator) ->
     ) as wrong:
         with pytest.raises(openai.AuthenticationError):
             await wrong.videos.list()
+
+
+async def test_a_retired_deployment_is_a_not_found_the_sdk_parses(
+    sdk: openai.AsyncOpenAI, emulator: Emulator
+) -> None:
+    video = await sdk.videos.create(model="sora-2", prompt="a paper boat")
+    emulator.retire_deployment("sora-2")
+    with pytest.raises(openai.NotFoundError) as gone:
+        await sdk.videos.retrieve(video.id)
+    assert gone.value.code is None
+    assert "The API deployment 'sora-2' for this resource does not exist" in gone.value.message
+    emulator.retire_deployment("sora-2", retired=False)
+    assert (await sdk.videos.retrieve(video.id)).id == video.id

@@ -16,6 +16,11 @@ MODEL_SIZES: Final = MappingProxyType(
     }
 )
 SECONDS_VALUES: tuple[str, ...] = ("4", "8", "12")
+#: How `progress` moves while a job generates (per resource; a prompt's `[[progress=SHAPE]]`
+#: overrides it): linear 0-99; steps of 10-25 at irregular times; linear to 90 in 60% of the
+#: time, then a stall at 90-99 for the last 40%; none (0 until completed).
+PROGRESS_SHAPES: tuple[str, ...] = ("linear", "steps", "stall", "none")
+ProgressShape = Literal["linear", "steps", "stall", "none"]
 DEFAULT_SIZE = "720x1280"
 DEFAULT_SECONDS = "4"
 #: OpenAI mode: model ids accepted without a configured deployment, mapped to the base model.
@@ -48,6 +53,7 @@ class EmulatorConfig:
     queue_seconds: float = 2.0
     generation_seconds_per_video_second: float = 5.0
     max_running: int = 2
+    progress_shape: ProgressShape = "linear"
     create_rpm: int = 0
     retry_after_seconds: int = 10
     expiry_seconds: int = 86400

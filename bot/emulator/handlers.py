@@ -132,6 +132,7 @@ class Handlers:
         return _json(record.to_json(self._now()), headers)
 
     async def list_videos(self, request: web.Request) -> web.StreamResponse:
+        self._store.check_list(self._config())
         query = request.query
         raw_limit = query.get("limit")
         limit = DEFAULT_LIST_LIMIT

@@ -18,6 +18,7 @@ from aiohttp.typedefs import Handler
 
 from .config import EmulatorConfig
 from .content import Assets
+from .control import add_control_routes
 from .errors import ApiError, envelope, gateway_401, gateway_404, generic
 from .faults import Fault, FaultQueue
 from .handlers import Handlers
@@ -161,6 +162,11 @@ class Emulator:
     def remove_deployment(self, name: str) -> None:
         self._store.remove_deployment(self.config, name)
 
+    def retire_deployment(self, name: str, *, retired: bool = True) -> None:
+        """Retire ``name`` (every route of it answers 404; also over HTTP, see control.py);
+        ``retired=False`` brings it back, with its videos."""
+        self._store.retire(name, retired=retired)
+
     # -- serving ---------------------------------------------------------------------------
     @asynccontextmanager
     async def serve(self, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
@@ -193,6 +199,7 @@ class Emulator:
             app.router.add_delete(f"{p}/videos/{{video_id}}", h.delete)
             app.router.add_get(f"{p}/videos/{{video_id}}/content", h.content, allow_head=False)
             app.router.add_post(f"{p}/videos/{{video_id}}/remix", h.remix)
+        add_control_routes(app, self._store)
         app.on_response_prepare.append(self._add_request_ids)
         return app
 

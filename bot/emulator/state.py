@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import re
 import secrets
 from dataclasses import dataclass
@@ -15,6 +16,8 @@ FAIL_TOKEN = "[[fail]]"
 NEVER_TOKEN = "[[never]]"
 FACE_TOKEN = "[[face]]"
 _GEN_TOKEN = re.compile(r"\[\[gen=(\d+(?:\.\d*)?|\.\d+)\]\]")
+_PROGRESS_TOKEN = re.compile(r"\[\[progress=(linear|steps|stall|none)\]\]")
+STALL_AT = 0.6  # the stall shape reaches 90 at this fraction of the generation time
 
 MODERATION_FAILURE: Final = MappingProxyType(
     {
@@ -51,9 +54,10 @@ class JobPlan:
     generation_seconds: float
     failure: dict[str, str] | None
     never_finishes: bool
+    progress_shape: str = "linear"
 
 
-def plan_job(prompt: str, seconds: str, per_video_second: float) -> JobPlan:
+def plan_job(prompt: str, seconds: str, per_video_second: float, shape: str = "linear") -> JobPlan:
     match = _GEN_TOKEN.search(prompt)
     generation = float(match.group(1)) if match else per_video_second * int(seconds)
     failure: dict[str, str] | None = None
@@ -61,7 +65,29 @@ def plan_job(prompt: str, seconds: str, per_video_second: float) -> JobPlan:
         failure = dict(MODERATION_FAILURE)
     elif FAIL_TOKEN in prompt:
         failure = dict(INTERNAL_FAILURE)
-    return JobPlan(generation, failure, NEVER_TOKEN in prompt)
+    shape_match = _PROGRESS_TOKEN.search(prompt)
+    shape = shape_match.group(1) if shape_match else shape
+    return JobPlan(generation, failure, NEVER_TOKEN in prompt, shape)
+
+
+def shaped_progress(shape: str, fraction: float, seed: str) -> int:
+    """Progress (0-99) at ``fraction`` (0-1) of the generation time; ``seed``: the video id,
+    so a job's steps and stall level are irregular but the same at every call."""
+    if shape == "none":
+        return 0
+    if shape == "stall":
+        if fraction < STALL_AT:
+            return int(90 * fraction / STALL_AT)
+        return random.Random(seed).randint(90, 99)
+    if shape == "steps":
+        rng = random.Random(seed)
+        value, at = 0, 0.0
+        while True:
+            at += rng.uniform(0.04, 0.2)  # irregular times
+            if at > fraction:
+                return value
+            value = min(99, value + rng.randint(10, 25))
+    return max(0, min(99, int(99 * fraction)))
 
 
 @dataclass
@@ -84,6 +110,7 @@ class VideoRecord:
     never_finishes: bool = False
     reference: bytes | None = None  # the first-frame image the create carried, as received
     deleted: bool = False
+    progress_shape: str = "linear"
 
     @property
     def has_reference(self) -> bool:
@@ -126,7 +153,8 @@ class VideoRecord:
             return 0
         if self.generation_seconds <= 0:
             return 99
-        return max(0, min(99, int(99 * (now - self.started) / self.generation_seconds)))
+        fraction = (now - self.started) / self.generation_seconds
+        return shaped_progress(self.progress_shape, fraction, self.id)
 
     def to_json(self, now: float) -> dict[str, Any]:
         status = self.status(now)

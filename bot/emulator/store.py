@@ -33,7 +33,8 @@ class VideoStore:
     def __init__(self, clock: Callable[[], float]) -> None:
         self.clock = clock
         self.videos: dict[str, VideoRecord] = {}
-        self.retired: set[str] = set()
+        self.retired: set[str] = set()  # removed from the config: create and remix say 404
+        self.gone: set[str] = set()  # retired on command: every route says 404 for them
         self.max_running_observed = 0
         self.create_calls = 0
         self._seq = 0
@@ -53,6 +54,8 @@ class VideoStore:
         return name, self.base_of(config, name)
 
     def base_of(self, config: EmulatorConfig, name: str) -> str:
+        if name in self.gone:
+            raise deployment_404(name)
         if name in config.deployments:
             return base_model(config.deployments[name])
         if config.mode == "azure" or name in self.retired:
@@ -65,12 +68,28 @@ class VideoStore:
         config.deployments.pop(name, None)
         self.retired.add(name)
 
+    def retire(self, name: str, *, retired: bool = True) -> None:
+        """Retire a deployment (or bring it back): while retired, every route that reaches it,
+        including status, content and delete of its videos, answers Azure's deployment 404."""
+        if retired:
+            self.gone.add(name)
+        else:
+            self.gone.discard(name)
+
+    def check_list(self, config: EmulatorConfig) -> None:
+        """The list route belongs to no deployment: it says 404 once all of them are retired."""
+        names = set(config.deployments) if config.mode == "azure" else set()
+        if self.gone and names and names <= self.gone:
+            raise deployment_404(sorted(names)[0])
+
     # -- lookups ---------------------------------------------------------------------------
     def live(self, video_id: str) -> VideoRecord:
         """The record, or 404 if unknown, deleted or expired."""
         record = self.videos.get(video_id)
         if record is None or record.gone(self.clock()):
             raise video_not_found(video_id)
+        if record.model in self.gone:
+            raise deployment_404(record.model)
         return record
 
     def remix_source(self, config: EmulatorConfig, video_id: str) -> VideoRecord:
@@ -88,7 +107,11 @@ class VideoStore:
     # -- limits ----------------------------------------------------------------------------
     def running_count(self) -> int:
         now = self.clock()
-        return sum(1 for record in self.videos.values() if record.running(now))
+        return sum(
+            1
+            for record in self.videos.values()
+            if record.running(now) and record.model not in self.gone
+        )
 
     def observe(self) -> int:
         running = self.running_count()
@@ -118,7 +141,9 @@ class VideoStore:
         reference: bytes | None = None,
     ) -> VideoRecord:
         now = self.clock()
-        plan = plan_job(prompt, seconds, config.generation_seconds_per_video_second)
+        plan = plan_job(
+            prompt, seconds, config.generation_seconds_per_video_second, config.progress_shape
+        )
         failure = plan.failure
         if failure is None and size not in MODEL_SIZES[base]:  # pro size, "fail" knob
             supported = quote_list(MODEL_SIZES[base])
@@ -146,6 +171,7 @@ class VideoStore:
             failure=failure,
             never_finishes=plan.never_finishes,
             reference=reference,
+            progress_shape=plan.progress_shape,
         )
         self.videos[video_id] = record
         self._recent_creates.append(now)
@@ -166,7 +192,7 @@ class VideoStore:
                     f"Invalid 'after': no video with id '{after}' was found.", param="after"
                 )
             ordered = ordered[ids.index(after) + 1 :]
-        visible = [r for r in ordered if not r.gone(now)]
+        visible = [r for r in ordered if not r.gone(now) and r.model not in self.gone]
         data = [r.to_json(now) for r in visible[:limit]]
         return {
             "object": "list",

@@ -24,11 +24,14 @@ they can act on and let the rest reach the edge, where it becomes a message for 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
 MODERATION_CODES = frozenset({"moderation_blocked", "content_filter", "content_policy_violation"})
 _BODY_SNIPPET = 500
+#: Azure's answer, on every route, for a deployment that does not exist (or was retired).
+_DEPLOYMENT_GONE = re.compile(r"\bdeployment '([^']*)' for this resource does not exist", re.I)
 
 
 class SoraError(Exception):
@@ -111,7 +114,14 @@ class NotFoundError(APIError):
 
 
 class DeploymentNotFoundError(NotFoundError):
-    """404: the deployment named as ``model`` does not exist on the resource."""
+    """404: the deployment does not exist on the resource (retired?), on whatever route it
+    arrives: create, status, content, remix, delete or list. ``deployment``: the name Azure
+    gave, if any. Distinct from a plain 404 of one video (``NotFoundError``)."""
+
+    @property
+    def deployment(self) -> str | None:
+        match = _DEPLOYMENT_GONE.search(self.message)
+        return match.group(1) if match else None
 
     hint = (
         "check SORA_DEPLOYMENT; Azure retired Sora 2 deployments during 2026, "
@@ -175,7 +185,8 @@ def error_from_response(
     if status in (401, 403):
         return AuthenticationError(message, **kw)
     if status == 404:
-        if "deployment" in lower and "does not exist" in lower:
+        gone = "deployment" in lower and "does not exist" in lower
+        if gone and code in (None, "DeploymentNotFound"):
             return DeploymentNotFoundError(message, **kw)
         return NotFoundError(message, **kw)
     if status in (405, 501):
