@@ -14,7 +14,7 @@ from typing import Any
 
 from bot.config import Command, ConfigError, Settings
 from bot.logs import setup_logging
-from bot.sora.models import DEFAULT_SIZE, LANDSCAPE, PORTRAIT, SIZES
+from bot.sizes import DEFAULT_SIZE, LANDSCAPE, PORTRAIT, SIZES
 
 
 def _version() -> str:

@@ -19,8 +19,9 @@ import httpx
 
 from bot.emulator import Emulator, EmulatorConfig
 from bot.jobs import JobRunner, LocalDirectoryDelivery, PollPolicy, RunnerConfig
+from bot.sizes import DEFAULT_SIZE
 from bot.sora import ApiKeyAuth, SoraClient, SoraValidationError
-from bot.sora.models import DEFAULT_SIZE, validate_create, validate_prompt
+from bot.sora.models import validate_create, validate_prompt
 from bot.store import Job, JobKind, JobState, NewJob, Store
 
 DEMO_KEY = "demo-key"

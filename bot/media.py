@@ -11,7 +11,8 @@ import warnings
 
 from PIL import Image, ImageOps
 
-from bot.sora.models import LANDSCAPE, PORTRAIT, sniff_image
+from bot.sizes import LANDSCAPE, PORTRAIT
+from bot.sora.models import sniff_image
 
 MAX_PIXELS = 40_000_000  # refuse images bigger than this (decompression bombs)
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.jobs.outcomes import PROVIDER_KEEPS
+from bot.sizes import DEFAULT_SIZE, LANDSCAPE, PORTRAIT
 from bot.slack.parse import EXAMPLE
-from bot.sora.models import DEFAULT_SIZE, LANDSCAPE, PORTRAIT
 from bot.store import Job, JobState
 
 # Callback ids of the public contract (manifest.yml) and the bot's own ids.

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from bot.sora import DEFAULT_SECONDS, DEFAULT_SIZE, LANDSCAPE, PORTRAIT, SECONDS, SIZES
+from bot.sizes import DEFAULT_SECONDS, DEFAULT_SIZE, LANDSCAPE, PORTRAIT, SECONDS, SIZES
 from bot.sora.models import PROMPT_MAX
 
 SUBCOMMANDS = ("help", "list", "usage", "queue")

@@ -3,6 +3,16 @@
 See :mod:`bot.sora.errors` for the error tree.
 """
 
+from bot.sizes import (
+    DEFAULT_SECONDS,
+    DEFAULT_SIZE,
+    LANDSCAPE,
+    PORTRAIT,
+    PRO_SIZES,
+    SECONDS,
+    SIZES,
+    STANDARD_SIZES,
+)
 from bot.sora.auth import ApiKeyAuth, Auth, TokenAuth, auth_for
 from bot.sora.client import Poll, SoraClient
 from bot.sora.errors import (
@@ -21,21 +31,7 @@ from bot.sora.errors import (
     TooManyRunningTasksError,
     TransportError,
 )
-from bot.sora.models import (
-    DEFAULT_SECONDS,
-    DEFAULT_SIZE,
-    LANDSCAPE,
-    PORTRAIT,
-    PRO_SIZES,
-    SECONDS,
-    SIZES,
-    STANDARD_SIZES,
-    ReferenceImage,
-    Video,
-    VideoError,
-    VideoPage,
-    VideoStatus,
-)
+from bot.sora.models import ReferenceImage, Video, VideoError, VideoPage, VideoStatus
 from bot.sora.retry import RetryPolicy, parse_retry_after
 
 __all__ = [

@@ -15,6 +15,7 @@ from urllib.parse import quote
 import httpx
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
+from bot.sizes import DEFAULT_SECONDS, DEFAULT_SIZE
 from bot.sora.auth import Auth, TokenAuth
 from bot.sora.download import fetch_content
 from bot.sora.errors import (
@@ -28,8 +29,6 @@ from bot.sora.errors import (
     error_from_response,
 )
 from bot.sora.models import (
-    DEFAULT_SECONDS,
-    DEFAULT_SIZE,
     VARIANTS,
     ReferenceImage,
     Video,

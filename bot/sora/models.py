@@ -9,15 +9,9 @@ from typing import Any
 
 from PIL import Image
 
+from bot.sizes import SECONDS, SIZES
 from bot.sora.errors import MODERATION_CODES, InvalidResponseError, SoraValidationError
 
-PORTRAIT, LANDSCAPE = "720x1280", "1280x720"  # the two sizes every deployment offers
-STANDARD_SIZES = (PORTRAIT, LANDSCAPE)
-PRO_SIZES = ("1024x1792", "1792x1024")
-SIZES = STANDARD_SIZES + PRO_SIZES
-SECONDS = (4, 8, 12)
-DEFAULT_SIZE = PORTRAIT
-DEFAULT_SECONDS = 4
 PROMPT_MAX = 32000
 VARIANTS = ("video", "thumbnail", "spritesheet")
 IMAGE_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}

@@ -21,6 +21,7 @@ from slack_sdk.errors import SlackApiError
 from bot.config import Settings
 from bot.jobs import JobRunner, QueueFull
 from bot.media import MediaError, orientation_size
+from bot.sizes import DEFAULT_SIZE
 from bot.slack import blocks as ui
 from bot.slack.cards import Cards
 from bot.slack.channels import ChannelKinds
@@ -30,7 +31,6 @@ from bot.slack.intake.answer import Answer, Ask, Form, private
 from bot.slack.intake.rules import Rules
 from bot.slack.parse import prompt_too_long
 from bot.slack.posting import PostingStopped
-from bot.sora import DEFAULT_SIZE
 from bot.store import DuplicateJob, Job, JobKind, LimitReached, NewJob, Store
 
 log = logging.getLogger(__name__)
