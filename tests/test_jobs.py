@@ -11,7 +11,7 @@ import pytest
 from rig import Rig, fast_emulator_config, make_rig
 
 from bot.jobs import CannotCancel, QueueFull
-from bot.store import JobKind, JobState
+from bot.store import Job, JobKind, JobState
 
 S = JobState
 
@@ -418,3 +418,34 @@ async def test_a_task_that_dies_is_logged_and_its_job_kept(
         assert died, "the dead task was not logged"
         assert died[0].exc_info is not None  # with its traceback
         assert (await rig.job(job.id)).state == S.DOWNLOADING  # the row waits for a restart
+
+
+async def test_a_job_admitted_again_before_its_old_task_ended_is_driven(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A create refused (429) sends the job back to the queue; the task that did it still
+    # has to tell the card. If admission takes the job again meanwhile, the new turn must
+    # be driven once the old task ends, not dropped (the job would sit in `submitting`
+    # with no task until a restart: the stuck job of the chaos test).
+    async with make_rig(tmp_path) as rig:
+        told = rig.runner.transitions.delivery.job_updated
+        blocked: list[int] = []
+
+        async def slow_to_tell(job: Job, position: int | None) -> None:
+            refused = any(r.status == 429 for r in rig.emulator.requests)
+            if job.state == S.QUEUED and refused and not blocked:
+                blocked.append(job.id)
+                for _ in range(500):  # until admission has taken the job again
+                    if (await rig.job(job.id)).state != S.QUEUED:
+                        break
+                    await asyncio.sleep(0.01)
+            await told(job, position)
+
+        monkeypatch.setattr(rig.runner.transitions.delivery, "job_updated", slow_to_tell)
+        # Four refusals: the client's own retries (4 attempts) give up and the job requeues.
+        rig.emulator.fail_next(429, times=4, method="POST", path_prefix="/openai/v1/videos")
+        job = await rig.runner.enqueue(rig.new("refused once"))
+        await rig.runner.run_until_idle(limit=10)
+        assert blocked == [job.id]  # the race happened
+        assert (await rig.job(job.id)).state == S.DELIVERED
+        assert rig.emulator.create_calls == 1

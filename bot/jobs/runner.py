@@ -104,6 +104,9 @@ class JobRunner:
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._loops: set[asyncio.Task[None]] = set()
         self._steps: dict[int, S] = {}  # the step each job's task is in
+        # Jobs admitted again while the task of their previous turn was still ending (it
+        # requeued the job, then told the card): driven as soon as that task ends.
+        self._next_turn: dict[int, Job] = {}
         self._started = False
 
     # -- life cycle ---------------------------------------------------------------------
@@ -261,7 +264,11 @@ class JobRunner:
     # -- driving one job ----------------------------------------------------------------
 
     def _spawn(self, job: Job) -> None:
-        if job.id in self._tasks or self.control.stopped.is_set():
+        if self.control.stopped.is_set():
+            return
+        if job.id in self._tasks:
+            if job.state == S.SUBMITTING:  # a new turn, admitted while the old task ends
+                self._next_turn[job.id] = job
             return
         self.control.watch(job.id)
         task = asyncio.create_task(self._drive(job), name=f"job-{job.id}")
@@ -274,6 +281,8 @@ class JobRunner:
         self._steps.pop(job_id, None)
         if not task.cancelled() and task.exception() is not None:
             log.error("job %d task died", job_id, exc_info=task.exception())
+        if (turn := self._next_turn.pop(job_id, None)) is not None:
+            self._spawn(turn)
         self.control.wake()
 
     async def _drive(self, job: Job | None) -> None:
