@@ -25,6 +25,7 @@ from bot.jobs.config import RunnerConfig
 from bot.jobs.control import Control
 from bot.jobs.delivery import Delivery
 from bot.jobs.pipeline import Pipeline
+from bot.jobs.polling import CompletionTimes
 from bot.jobs.transitions import Transitions
 from bot.jobs.workfiles import WorkFiles
 from bot.sora import SoraClient
@@ -94,6 +95,7 @@ class JobRunner:
             delivery=delivery,
             config=config,
             clock=clock,
+            completions=CompletionTimes(),
         )
         self.admission = Admission(
             store=store, transitions=self.transitions, control=self.control, config=config
