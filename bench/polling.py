@@ -117,7 +117,7 @@ def policies(scale: float) -> dict[str, tuple[PollPolicy, bool]]:
         prior_base=d.prior_base / scale,
         prior_per_second=d.prior_per_second / scale,
         first_poll=d.first_poll / scale,
-        near_interval=d.near_interval / scale,
+        dense_share=d.dense_share,
         overdue_growth=d.overdue_growth,
     )
     return {
@@ -195,7 +195,7 @@ async def run_one(
     )
     started = time.monotonic()
     channels = {f"C{i + 1}" for i in range(len(planned))}
-    channels |= {f"Cw{i + 1}" for i in range(len(warmup))}
+    channels |= {f"CW{i + 1}" for i in range(len(warmup))}
     # share_delay is wall-clock: the handoff after detection is not scaled (module doc).
     fake = FakeSlack(member_channels=channels, share_delay=share_delay, clock=time.time)
     longest = max(p.arrival + QUEUE_SECONDS + p.generation for p in planned + warmup)
@@ -224,7 +224,7 @@ async def run_one(
             await runner.start()
             try:
                 if warmup:  # the runner learns what these took; they are not measured
-                    await submit(runner, warmup, scale, "w")
+                    await submit(runner, warmup, scale, "W")
                     await runner.run_until_idle(limit=3 * longest / scale + 30)
                     started = time.monotonic()
                 ids = await submit(runner, planned, scale, "")

@@ -5,11 +5,12 @@ A fixed 20 s loop (the Azure quickstart) delivers ~10 s late on average; a fixed
 better than either on real curves: a job that reports nothing until done, or sits at 90-99
 for the last third, gives no hint of its end. So the policy learns, per deployment, size
 and clip length, how long recent jobs took from submission to completion
-(``CompletionTimes``), polls sparsely until the earliest of those, at ``near_interval``
-through the window they span, and backs off gently past the latest. Progress still
-postpones the window when it says the job is slower (a linear curve predicts its end well),
-and with no history yet the old rule applies: sleep a fraction of the time left estimated
-from progress, or from a prior before any progress shows.
+(``CompletionTimes``): it polls sparsely until the earliest of those, ever closer through
+the window they span and at ``min_interval`` through its late part, where a job still
+running is likeliest to finish, and backs off gently past the latest. While progress moves
+its estimate leads (a linear curve predicts the end well). With no history yet the old
+rule applies: sleep a fraction of the time left estimated from progress, or from a prior
+before any progress shows.
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ class PollPolicy:
     # Before any progress shows: Azure took 51-67 s for a 4 s 720p clip.
     prior_base: float = 20.0
     prior_per_second: float = 10.0
-    # Inside the window recent jobs finished in: one call per this many seconds.
-    near_interval: float = 1.4
+    # The last part of the window recent jobs finished in that is polled at min_interval.
+    dense_share: float = 0.5
     # Past the latest recent completion the interval grows by this fraction of the overrun.
     overdue_growth: float = 0.25
 
@@ -145,20 +146,35 @@ class PollTracker:
         return left * policy.approach if left > 2 * policy.min_interval else 0.0
 
     def _learned(self, now: float) -> float:
-        """Sparse until the window recent jobs finished in, dense inside it, easing off past
-        it; progress that promises a later end postpones the dense part."""
+        """Where a poll is likeliest to catch the completion, poll at ``min_interval``.
+
+        While progress moves, its estimate of the end is the best there is (a linear curve
+        predicts it to a second). Once it stops (a stall at 90-99, no progress at all) the
+        window recent jobs of this kind finished in decides: a job still running late in
+        the window is the likeliest to finish in the next second (its hazard is highest),
+        so the last ``dense_share`` of the window is polled densely, the part before it
+        sparsely (halving the way to the dense part), nothing before the window's start;
+        past its end the interval grows with the overrun."""
         assert self.forecast is not None
         policy = self.policy
-        near = policy.near_interval
+        near = policy.min_interval
         elapsed = now - self.started
         low, high = self.forecast.low, self.forecast.high
         if elapsed >= high:  # slower than any recent job: keep asking, less and less often
-            return near + policy.overdue_growth * (elapsed - high)
-        ahead = self._progress_ahead(now)
-        wait = low - elapsed  # not before the earliest recent completion
-        if ahead is not None and ahead > 2 * near:
-            # Progress says later: approach its estimate, but at most a few dense steps past
-            # the window's start at a time (a curve that jumps at the end must not be
-            # overslept).
-            wait = max(wait, min(policy.approach * ahead, max(wait, 0.0) + 4 * near))
-        return max(wait, near)
+            window = near + policy.overdue_growth * (elapsed - high)
+        elif elapsed < low:  # none finished this soon
+            window = low - elapsed
+        else:
+            dense = high - policy.dense_share * (high - low)
+            window = max(policy.approach * (dense - elapsed), near)
+        ahead = self._progress_ahead(now) if self._progress_moving() else None
+        if ahead is None:
+            return window
+        by_progress = policy.approach * ahead if ahead > 2 * near else near
+        if elapsed < low:  # moving progress may promise an end before the window: too soon
+            return max(window, by_progress)
+        return by_progress
+
+    def _progress_moving(self) -> bool:
+        """The last answer showed progress the one before it had not."""
+        return bool(self.samples) and self.samples[-1][0] == self.last_poll
