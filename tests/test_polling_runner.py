@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from rig import make_rig
 
+from bot.jobs import JobRunner
 from bot.store import JobState
 
 
@@ -41,3 +43,22 @@ async def test_finished_jobs_teach_the_poll_policy_their_duration(tmp_path: Path
         assert (await rig.job(again.id)).state == JobState.DELIVERED
         assert len(completions.durations(kind)) == 4
         assert len(completions.durations((rows[0].model, rows[0].size, 8))) == 1
+
+
+async def test_a_restarted_runner_remembers_what_jobs_took(tmp_path: Path) -> None:
+    async with make_rig(tmp_path) as rig:
+        jobs = [await rig.runner.enqueue(rig.new(f"clip {i}", user=f"U{i}")) for i in range(3)]
+        failing = await rig.runner.enqueue(rig.new("fail me [[fail]]", user="U8"))
+        await rig.runner.run_until_idle(limit=30)
+        rows = sorted([await rig.job(j.id) for j in jobs], key=lambda r: r.completed_at or 0)
+        assert (await rig.job(failing.id)).state == JobState.FAILED
+        await rig.runner.stop()
+
+        restarted = JobRunner(rig.store, rig.sora, rig.delivery, rig.runner.config)
+        await restarted.start()
+        try:
+            kind = (rows[0].model, rows[0].size, rows[0].seconds)
+            expected = [r.completed_at - r.submitted_at for r in rows]  # type: ignore[operator]
+            assert restarted.pipeline.completions.durations(kind) == pytest.approx(expected)
+        finally:
+            await restarted.stop()

@@ -115,6 +115,8 @@ class JobRunner:
         if self._started:
             return
         self._started = True
+        for model, size, seconds, took in await self.store.completion_times():
+            self.pipeline.completions.record((model, size, seconds), took)  # what jobs took
         unfinished = await self.store.jobs_to_resume()
         removed = await self.files.sweep(unfinished)
         if removed:
