@@ -54,7 +54,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.emulator import Emulator, EmulatorConfig
 from bot.emulator.config import PROGRESS_SHAPES, ProgressShape
-from bot.jobs import JobRunner, PollPolicy, RunnerConfig
+from bot.emulator.state import shaped_progress
+from bot.jobs import CompletionTimes, JobRunner, PollPolicy, PollTracker, RunnerConfig
 from bot.slack.cards import Cards
 from bot.slack.delivery import SlackDelivery
 from bot.sora import ApiKeyAuth, RetryPolicy, SoraClient
@@ -293,6 +294,40 @@ def summarize(results: list[JobResult], wall: float) -> Summary:
     )
 
 
+def replay_one(
+    policy: PollPolicy, job: PlannedJob, shape: ProgressShape, times: CompletionTimes, seed: str
+) -> tuple[float, int]:
+    """One job through the tracker's arithmetic alone, no timers: (detection lag, calls).
+    The history it learns from is what the runner would record."""
+    kind = ("sora-2", "720x1280", job.seconds)
+    finish = QUEUE_SECONDS + job.generation
+    tracker = PollTracker(policy, job.seconds, 0.0, forecast=times.forecast(kind))
+    now, calls = 0.0, 0
+    while True:
+        now += tracker.next_delay(now)
+        calls += 1
+        if now >= finish:
+            times.record(kind, tracker.took(now))
+            return now - finish, calls
+        fraction = (now - QUEUE_SECONDS) / job.generation
+        running = 0 if fraction < 0 else shaped_progress(shape, fraction, seed)
+        tracker.observe(now, running)
+
+
+def replay(
+    planned: list[PlannedJob], warmup: list[PlannedJob], shape: ProgressShape, warm: bool
+) -> tuple[float, float, float]:
+    """The adaptive policy over the same jobs without timers: (detect p50, p90, calls per
+    5 s). A loaded machine's late timers cannot thin these calls."""
+    policy, times = PollPolicy(), CompletionTimes()
+    for i, job in enumerate(warmup if warm else []):
+        replay_one(policy, job, shape, times, f"w{i}")
+    runs = [replay_one(policy, job, shape, times, f"v{i}") for i, job in enumerate(planned)]
+    lags = [lag for lag, _ in runs]
+    calls = sum(c for _, c in runs) / (sum(p.generation for p in planned) / 5)
+    return quantile(lags, 0.5), quantile(lags, 0.9), calls
+
+
 async def bench(
     jobs: int, scale: float, seed: int, shapes: list[ProgressShape], share_delay: float
 ) -> dict[tuple[ProgressShape, str], Summary]:
@@ -368,6 +403,21 @@ def main() -> None:
             f"| {s.delivery_p50:.2f} | {s.delivery_p90:.2f} | {s.calls_mean:.1f} "
             f"| {s.calls_per_5s:.2f} | {s.wall:.1f} |"
         )
+    print()
+    planned, warmup = (
+        plan(args.jobs, args.seed),
+        plan(max(20, args.jobs), args.seed + WARMUP_SEED_OFFSET),
+    )
+    print(
+        "The same jobs through the adaptive policy's arithmetic alone (no timers, no "
+        "machine load; progress from the emulator's curves):\n"
+    )
+    print("| progress | policy | detect p50 (s) | detect p90 (s) | status calls per 5 s |")
+    print("|---|---|---:|---:|---:|")
+    for shape in shapes:
+        for name, warm in ((ADAPTIVE, True), (ADAPTIVE_COLD, False)):
+            p50, p90, per5 = replay(planned, warmup, shape, warm)
+            print(f"| {shape} | {name} | {p50:.2f} | {p90:.2f} | {per5:.2f} |")
     print()
     handoffs = sorted(s.handoff_p50 for s in summary.values())
     print(
