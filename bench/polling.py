@@ -307,7 +307,8 @@ def replay_one(
         now += tracker.next_delay(now)
         calls += 1
         if now >= finish:
-            times.record(kind, tracker.took(now))
+            tracker.observe(now, 100)
+            times.record(kind, tracker.took())
             return now - finish, calls
         fraction = (now - QUEUE_SECONDS) / job.generation
         running = 0 if fraction < 0 else shaped_progress(shape, fraction, seed)

@@ -47,9 +47,16 @@ def test_completion_times_are_kept_per_kind_and_only_the_recent_ones() -> None:
 
 def test_took_is_the_middle_of_the_last_interval() -> None:
     t = PollTracker(POLICY, 4, 100.0)
+    t.observe(140, 0)
     t.observe(150, 0)
-    assert t.took(152) == pytest.approx(51)  # completed between 150 and 152
-    assert PollTracker(POLICY, 4, 100.0).took(130) == 30  # seen on the first answer
+    t.observe(152, 100)
+    assert t.took() == pytest.approx(51)  # completed between 150 and 152
+    first = PollTracker(POLICY, 4, 100.0)
+    first.observe(130, 100)  # seen on the first answer (after a restart): unknown
+    assert first.took() is None
+    times = CompletionTimes()
+    times.record(("sora-2", "720x1280", 4), first.took())
+    assert times.durations(("sora-2", "720x1280", 4)) == []
 
 
 # -- the learned policy, step by step --------------------------------------------------------

@@ -213,7 +213,7 @@ class Pipeline:
             video, hint = result.video, result.poll_after
             tracker.observe(self.clock(), video.progress)
             if video.status == VideoStatus.COMPLETED:
-                self.completions.record(kind, tracker.took(self.clock()))
+                self.completions.record(kind, tracker.took())
                 return await self.transitions.move(
                     job, S.DOWNLOADING, progress=100, completed_at=self.clock()
                 )

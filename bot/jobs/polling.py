@@ -69,8 +69,9 @@ class CompletionTimes:
         self.least = least
         self._seen: dict[CompletionKey, deque[float]] = {}
 
-    def record(self, key: CompletionKey, took: float) -> None:
-        if took > 0:
+    def record(self, key: CompletionKey, took: float | None) -> None:
+        """Remember one job's submission-to-completion seconds (None: not known)."""
+        if took is not None and took > 0:
             self._seen.setdefault(key, deque(maxlen=self.keep)).append(took)
 
     def durations(self, key: CompletionKey) -> list[float]:
@@ -92,18 +93,21 @@ class PollTracker:
     forecast: Forecast | None = None  # from jobs of the same kind that finished
     deadline: float | None = None  # the job times out then: never sleep past it
     last_poll: float | None = None  # when the last status answer came
+    previous_poll: float | None = None  # and the one before it
 
     def observe(self, now: float, progress: int) -> None:
         self.polls += 1
-        self.last_poll = now
+        self.previous_poll, self.last_poll = self.last_poll, now
         if progress > 0 and (not self.samples or progress != self.samples[-1][1]):
             self.samples.append((now, progress))
 
-    def took(self, now: float) -> float:
-        """Submission to completion, for a job seen completed at ``now``: the middle of the
-        last interval, since it completed somewhere between the last two answers."""
-        before = self.last_poll if self.last_poll is not None else now
-        return (before + now) / 2 - self.started
+    def took(self) -> float | None:
+        """Submission to completion, once the last answer showed it completed: the middle
+        of the interval between the last two answers, when it did. None when that answer
+        was the first (after a restart the job may have finished long before)."""
+        if self.previous_poll is None or self.last_poll is None:
+            return None
+        return (self.previous_poll + self.last_poll) / 2 - self.started
 
     def remaining(self, now: float) -> float:
         """Estimated seconds until completion, from progress (or the prior before any)."""
