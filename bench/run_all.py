@@ -20,7 +20,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 BENCHES = (
     ("Ack latency", "ack_latency.py", [], ["--rounds", "1"]),
-    ("Delivery lag and polling cost", "polling.py", [], ["--jobs", "10"]),
+    ("Delivery lag and polling cost", "polling.py", [], ["--jobs", "10", "--scale", "20"]),
     ("Memory: download", "download_memory.py", [], ["--mb", "50"]),
     ("Memory: delivery into Slack", "delivery_memory.py", [], ["--mb", "50"]),
     ("Scale", "scale.py", [], ["--jobs", "200"]),

@@ -18,7 +18,7 @@ def tracker(seconds: int = 4, started: float = 0.0) -> PollTracker:
 def test_the_first_poll_comes_early() -> None:
     t = tracker()
     assert t.next_delay(0) == 5  # the prior says 30 s, but the first answer is worth having
-    assert t.next_delay(0, server_hint=2.0) == 2.0
+    assert t.next_delay(0, server_hint=8.0) == 8.0  # never sooner than the server says
 
 
 def test_before_any_progress_the_prior_decides() -> None:
@@ -60,10 +60,12 @@ def test_zero_progress_is_ignored() -> None:
     assert t.samples == []
 
 
-def test_server_hint_wins_within_bounds() -> None:
+def test_server_hint_is_a_floor_within_bounds() -> None:
     t = tracker()
-    assert t.next_delay(0, server_hint=3.0) == 3.0
-    assert t.next_delay(0, server_hint=0.1) == 1  # never more often than the floor
+    t.observe(1, 0)
+    assert t.next_delay(59.5, server_hint=3.0) == 3.0  # the policy would ask in 1 s
+    assert t.next_delay(0, server_hint=3.0) == 20  # the policy waits longer anyway
+    assert t.next_delay(59.5, server_hint=0.1) == 1  # never more often than the floor
     assert t.next_delay(0, server_hint=600) == 20  # never less often than the ceiling
 
 

@@ -3,15 +3,17 @@
 from bot.jobs.config import RunnerConfig
 from bot.jobs.delivery import Artifacts, Delivery, DeliveryRefused, LocalDirectoryDelivery
 from bot.jobs.outcomes import Outcome
-from bot.jobs.polling import PollPolicy, PollTracker
+from bot.jobs.polling import CompletionTimes, Forecast, PollPolicy, PollTracker
 from bot.jobs.runner import CannotCancel, DeleteResult, JobRunner, QueueFull
 
 __all__ = [
     "Artifacts",
     "CannotCancel",
+    "CompletionTimes",
     "DeleteResult",
     "Delivery",
     "DeliveryRefused",
+    "Forecast",
     "JobRunner",
     "LocalDirectoryDelivery",
     "Outcome",

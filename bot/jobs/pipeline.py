@@ -18,7 +18,7 @@ from bot.jobs import outcomes
 from bot.jobs.config import RunnerConfig
 from bot.jobs.control import Control
 from bot.jobs.delivery import Artifacts, Delivery, DeliveryRefused
-from bot.jobs.polling import PollTracker
+from bot.jobs.polling import CompletionTimes, PollTracker
 from bot.jobs.reconcile import CannotList, Reconciler
 from bot.jobs.transitions import Transitions
 from bot.jobs.workfiles import WorkFiles
@@ -57,6 +57,7 @@ class Pipeline:
         delivery: Delivery,
         config: RunnerConfig,
         clock: Callable[[], float],
+        completions: CompletionTimes,
     ) -> None:
         self.sora = sora
         self.transitions = transitions  # every state change
@@ -66,6 +67,7 @@ class Pipeline:
         self.delivery = delivery  # only to publish a finished video
         self.config = config
         self.clock = clock
+        self.completions = completions  # what recent jobs took: when to poll densely
         self.reconciler = Reconciler(store, sora, config.reconcile_skew)
         # Jobs whose create may have reached Azure, with the time it may have: reconciled
         # before any new create, once reconcile_delay has passed (a create still being
@@ -181,7 +183,14 @@ class Pipeline:
     async def poll(self, job: Job) -> Job | None:
         assert job.video_id is not None
         started = job.submitted_at or job.created_at
-        tracker = PollTracker(self.config.poll, job.seconds, started)
+        kind = (job.model, job.size, job.seconds)
+        tracker = PollTracker(
+            self.config.poll,
+            job.seconds,
+            started,
+            forecast=self.completions.forecast(kind),
+            deadline=started + self.config.job_timeout,
+        )
         if job.progress:  # resumed: what the last run saw is a first sample
             tracker.samples.append((self.clock(), job.progress))
         hint: float | None = None
@@ -204,6 +213,7 @@ class Pipeline:
             video, hint = result.video, result.poll_after
             tracker.observe(self.clock(), video.progress)
             if video.status == VideoStatus.COMPLETED:
+                self.completions.record(kind, tracker.took())
                 return await self.transitions.move(
                     job, S.DOWNLOADING, progress=100, completed_at=self.clock()
                 )

@@ -25,6 +25,7 @@ from bot.jobs.config import RunnerConfig
 from bot.jobs.control import Control
 from bot.jobs.delivery import Delivery
 from bot.jobs.pipeline import Pipeline
+from bot.jobs.polling import CompletionTimes
 from bot.jobs.transitions import Transitions
 from bot.jobs.workfiles import WorkFiles
 from bot.sora import SoraClient
@@ -94,6 +95,7 @@ class JobRunner:
             delivery=delivery,
             config=config,
             clock=clock,
+            completions=CompletionTimes(),
         )
         self.admission = Admission(
             store=store, transitions=self.transitions, control=self.control, config=config
@@ -116,6 +118,8 @@ class JobRunner:
         if self._started:
             return
         self._started = True
+        for model, size, seconds, took in await self.store.completion_times():
+            self.pipeline.completions.record((model, size, seconds), took)  # what jobs took
         unfinished = await self.store.jobs_to_resume()
         removed = await self.files.sweep(unfinished)
         if removed:

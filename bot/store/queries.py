@@ -127,6 +127,18 @@ class StoreQueries(StoreBase):
         """Every unfinished job, oldest first: what the runner picks up at start-up."""
         return await self.jobs_in_states(*sorted(UNFINISHED))
 
+    async def completion_times(self, limit: int = 500) -> list[tuple[str, str, int, float]]:
+        """(model, size, seconds, submission to completion) of the ``limit`` jobs Azure
+        completed last, oldest first: what the poll policy learns from at start-up."""
+        rows = await self._rows(
+            "SELECT model, size, seconds, took FROM (SELECT model, size, seconds, completed_at,"
+            " completed_at - submitted_at AS took FROM jobs WHERE completed_at IS NOT NULL"
+            " AND submitted_at IS NOT NULL ORDER BY completed_at DESC LIMIT ?)"
+            " ORDER BY completed_at",
+            (max(limit, 0),),
+        )
+        return [(str(m), str(z), int(s), float(t)) for m, z, s, t in rows]
+
     async def jobs_with_stale_cards(self) -> list[Job]:
         """Jobs whose card shows another state than theirs (edits owed), oldest first."""
         return await self._jobs(
