@@ -239,8 +239,11 @@ def options_modal(
     size: str = DEFAULT_SIZE,
     seconds: int = 4,
     image_name: str | None = None,
+    cost: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The options form: prompt, orientation, duration (and the first-frame image, if any)."""
+    """The options form: prompt, orientation, duration (and the first-frame image, if any).
+    Orientation and duration dispatch their changes (block_actions), so the ``cost`` line
+    (bot.slack.spend_blocks) can follow them."""
     shapes = [("portrait", f"Portrait ({PORTRAIT})"), ("landscape", f"Landscape ({LANDSCAPE})")]
     options = [{"text": _plain(label), "value": value} for value, label in shapes]
     initial_shape = options[1] if _wide(size) else options[0]
@@ -259,9 +262,11 @@ def options_modal(
         {"type": "input", "block_id": PROMPT[0], "label": _plain("What should the video show?"),
          "element": prompt_input},
         {"type": "input", "block_id": SHAPE[0], "label": _plain("Orientation"),
+         "dispatch_action": True,
          "element": {"type": "radio_buttons", "action_id": SHAPE[1], "options": options,
                      "initial_option": initial_shape}},
         {"type": "input", "block_id": SECONDS[0], "label": _plain("Duration"),
+         "dispatch_action": True,
          "element": {"type": "static_select", "action_id": SECONDS[1], "options": durations,
                      "initial_option": initial_duration}},
     ]  # fmt: skip
@@ -273,6 +278,8 @@ def options_modal(
              "element": {"type": "checkboxes", "action_id": FIRST_FRAME[1], "options": [use],
                          "initial_options": [use]}}
         )  # fmt: skip
+    if cost is not None:
+        blocks.append(cost)
     return {
         "type": "modal",
         "callback_id": VIEW_OPTIONS,

@@ -132,6 +132,21 @@ _V6_UPLOAD_COMPLETION: Migration = ("ALTER TABLE jobs ADD COLUMN completion_sent
 # v7: a digest of the text and blocks each card last showed, so an edit that would change
 # nothing is never sent, across restarts too (NULL: unknown, the next edit is sent).
 _V7_CARD_DIGEST: Migration = ("ALTER TABLE jobs ADD COLUMN card_digest TEXT",)
+# v8: requests held until their requester confirms them (SORA_CONFIRM_ABOVE_SECONDS):
+# nothing is queued for them until then; taken_at makes a second confirm a no-op.
+_V8_HELD: Migration = (
+    """
+    CREATE TABLE held (
+        key TEXT PRIMARY KEY,
+        user_id TEXT NOT NULL,
+        request TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        expires_at REAL NOT NULL,
+        taken_at REAL
+    ) WITHOUT ROWID
+    """,
+    "CREATE INDEX held_by_expiry ON held (expires_at)",
+)
 
 MIGRATIONS: tuple[Migration, ...] = (
     _V1_JOBS,
@@ -141,6 +156,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _V5_VISIBILITY,
     _V6_UPLOAD_COMPLETION,
     _V7_CARD_DIGEST,
+    _V8_HELD,
 )
 LATEST_VERSION = len(MIGRATIONS)
 

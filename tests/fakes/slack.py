@@ -24,7 +24,7 @@ from typing import Any
 
 from aiohttp import web
 
-from .slack_payloads import PayloadsMixin
+from .slack_actions import ActionsMixin
 from .slack_state import Ack, Call, Channel, Fault, Message, RateLimited, SlackError, StoredFile
 
 __all__ = ["Ack", "Call", "Channel", "FakeSlack", "Message", "SlackError", "StoredFile"]
@@ -47,7 +47,7 @@ class _Dropped(web.Response):
     """Answered after closing the connection: the client never sees it."""
 
 
-class FakeSlack(PayloadsMixin):
+class FakeSlack(ActionsMixin):
     def __init__(
         self,
         bot_token: str = "xoxb-test",

@@ -15,6 +15,9 @@ from typing import Any
 
 from bot.config import Settings
 from bot.jobs import JobRunner
+from bot.sizes import DEFAULT_SECONDS
+from bot.slack import blocks as ui
+from bot.slack import spend_blocks
 from bot.slack.cards import Cards
 from bot.slack.channels import ChannelKinds
 from bot.slack.files import ImageFetcher
@@ -23,6 +26,7 @@ from bot.slack.intake.remix import Remixer
 from bot.slack.intake.remove import remove
 from bot.slack.intake.report import REPORTS, report
 from bot.slack.intake.rules import Rules
+from bot.slack.intake.spend import Spend
 from bot.slack.intake.start import Starter
 from bot.slack.parse import RemixReply, small_int
 from bot.store import Job, Store
@@ -55,6 +59,7 @@ class Intake:
             rules=self.rules,
         )
         self.remixer = Remixer(store=store, runner=runner, rules=self.rules, starter=self.starter)
+        self.spend = Spend(settings=settings, store=store, rules=self.rules, starter=self.starter)
 
     # -- rules a listener answers with before it acks -------------------------------------
 
@@ -70,11 +75,36 @@ class Intake:
     # -- start ----------------------------------------------------------------------------
 
     async def start(self, ask: Ask, *, image_file: str | None = None) -> Answer | None:
+        """Start the video; a request over SORA_CONFIRM_ABOVE_SECONDS is held instead, and
+        its requester asked to confirm (nothing queued, nothing sent to Sora until then)."""
+        if self.spend.needs_confirm(ask):
+            return await self.spend.hold(ask, image_file=image_file)
         return await self.starter.start(ask, image_file=image_file)
 
-    async def video_form(self, *, channel: str, message: dict[str, Any]) -> Form | Answer:
-        """The options form for "Make a video" on ``message``."""
-        return await self.starter.form_for_message(channel, message)
+    async def video_form(
+        self, *, channel: str, message: dict[str, Any], user: str | None = None
+    ) -> Form | Answer:
+        """The options form for "Make a video" on ``message`` (with ``user``'s cost line)."""
+        form = await self.starter.form_for_message(channel, message)
+        if isinstance(form, Form) and user:
+            return Form(await self.spend.priced_view(form.view, user=user, seconds=None))
+        return form
+
+    async def options_form(self, *, channel: str, user: str) -> Form:
+        """The empty options form (``/sora`` alone), with what a video costs ``user``."""
+        quote = await self.spend.quote(user, DEFAULT_SECONDS)
+        return Form(ui.options_modal({"c": channel}, cost=spend_blocks.cost_block(quote)))
+
+    async def priced_form(self, *, view: dict[str, Any], user: str, seconds: Any) -> dict[str, Any]:
+        """The options form as it is now, its cost line following the chosen duration."""
+        return await self.spend.priced_view(view, user=user, seconds=seconds)
+
+    async def confirm(self, *, user: str, key: Any, channel: str) -> Answer:
+        """The Confirm button of a held request: queue it once, or say why not."""
+        return await self.spend.confirm(user=user, key=str(key or ""), channel=channel)
+
+    async def decline(self, *, user: str, key: Any, channel: str) -> Answer:
+        return await self.spend.decline(user=user, key=str(key or ""), channel=channel)
 
     # -- remix ----------------------------------------------------------------------------
 
