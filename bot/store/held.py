@@ -1,4 +1,5 @@
-"""Requests held until their requester confirms them (SORA_CONFIRM_ABOVE_SECONDS).
+"""Requests held until their requester confirms them (SORA_CONFIRM_ABOVE_SECONDS), and
+the Workflow Builder steps still owed an answer.
 
 A held request is an opaque text (the Slack side's JSON) under a random key; nothing is
 queued and nothing reaches Sora while it is held. ``take_held`` hands it out once: the
@@ -12,7 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from ._base import StoreBase
+from ._base import SELECT_JOBS, StoreBase
+from .models import TERMINAL, Job
 
 
 class Held(StrEnum):
@@ -61,3 +63,11 @@ class HeldRequests(StoreBase):
                 return Held.EXPIRED
             await conn.execute("UPDATE held SET taken_at = ? WHERE key = ?", (now, key))
             return HeldRequest(key, user_id, str(row["request"]), float(row["created_at"]))
+
+    async def steps_owed(self) -> list[Job]:
+        """Ended jobs whose Workflow Builder step has not been completed yet."""
+        ended = ", ".join(f"'{state}'" for state in sorted(TERMINAL))
+        return await self._jobs(
+            f"{SELECT_JOBS} WHERE function_execution_id IS NOT NULL"
+            f" AND function_done_at IS NULL AND state IN ({ended}) ORDER BY id"
+        )

@@ -147,6 +147,16 @@ _V8_HELD: Migration = (
     """,
     "CREATE INDEX held_by_expiry ON held (expires_at)",
 )
+# v9: a job started by a Workflow Builder step keeps the step's execution id, so the step is
+# completed when the job ends, after a restart too; function_done_at: it was completed.
+_V9_WORKFLOW_STEP: Migration = (
+    "ALTER TABLE jobs ADD COLUMN function_execution_id TEXT",
+    "ALTER TABLE jobs ADD COLUMN function_done_at REAL",
+    """
+    CREATE INDEX jobs_steps_owed ON jobs (id)
+    WHERE function_execution_id IS NOT NULL AND function_done_at IS NULL
+    """,
+)
 
 MIGRATIONS: tuple[Migration, ...] = (
     _V1_JOBS,
@@ -157,6 +167,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _V6_UPLOAD_COMPLETION,
     _V7_CARD_DIGEST,
     _V8_HELD,
+    _V9_WORKFLOW_STEP,
 )
 LATEST_VERSION = len(MIGRATIONS)
 

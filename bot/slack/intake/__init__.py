@@ -28,6 +28,7 @@ from bot.slack.intake.report import REPORTS, report
 from bot.slack.intake.rules import Rules
 from bot.slack.intake.spend import Spend
 from bot.slack.intake.start import Starter
+from bot.slack.intake.step import StepStarter
 from bot.slack.parse import RemixReply, small_int
 from bot.store import Job, Store
 
@@ -59,6 +60,7 @@ class Intake:
             rules=self.rules,
         )
         self.remixer = Remixer(store=store, runner=runner, rules=self.rules, starter=self.starter)
+        self.steps = StepStarter(starter=self.starter)
         self.spend = Spend(settings=settings, store=store, rules=self.rules, starter=self.starter)
 
     # -- rules a listener answers with before it acks -------------------------------------
@@ -105,6 +107,13 @@ class Intake:
 
     async def decline(self, *, user: str, key: Any, channel: str) -> Answer:
         return await self.spend.decline(user=user, key=str(key or ""), channel=channel)
+
+    async def workflow_step(
+        self, *, execution_id: str, team_id: str, inputs: dict[str, Any]
+    ) -> str | None:
+        """The Workflow Builder step "Make a video": None once queued, else the plain
+        reason to fail the step with (nothing spent)."""
+        return await self.steps.start(execution_id=execution_id, team_id=team_id, inputs=inputs)
 
     # -- remix ----------------------------------------------------------------------------
 

@@ -133,6 +133,7 @@ class Starter:
             parent_video_id=ask.parent.video_id if ask.parent else None,
             dedupe_key=ask.dedupe_key,
             channel_public=await self.channels.is_public(ask.channel_id),
+            function_execution_id=ask.function_execution_id,
         )
         try:  # the limits are checked in the insert's transaction: a burst cannot pass them
             job = await self.runner.enqueue(new, wake=False, limits=self.rules.limits())

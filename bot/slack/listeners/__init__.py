@@ -12,9 +12,9 @@ from __future__ import annotations
 from slack_bolt.async_app import AsyncApp
 
 from bot.slack.intake import Intake
-from bot.slack.listeners import actions, command, events, shortcuts, spend, views
+from bot.slack.listeners import actions, command, events, shortcuts, spend, steps, views
 
 
 def register_all(app: AsyncApp, *, intake: Intake) -> None:
-    for module in (command, views, actions, shortcuts, events, spend):
+    for module in (command, views, actions, shortcuts, events, spend, steps):
         module.register(app, intake=intake)
