@@ -157,6 +157,15 @@ _V9_WORKFLOW_STEP: Migration = (
     WHERE function_execution_id IS NOT NULL AND function_done_at IS NULL
     """,
 )
+# v10: variants (`/sora PROMPT --variants N`): the jobs made together for one request share
+# a group key; they are counted against the limits together and shown on one card.
+_V10_VARIANTS: Migration = (
+    "ALTER TABLE jobs ADD COLUMN variant_group TEXT",
+    """
+    CREATE INDEX jobs_by_variant_group ON jobs (variant_group, id)
+    WHERE variant_group IS NOT NULL
+    """,
+)
 
 MIGRATIONS: tuple[Migration, ...] = (
     _V1_JOBS,
@@ -168,6 +177,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _V7_CARD_DIGEST,
     _V8_HELD,
     _V9_WORKFLOW_STEP,
+    _V10_VARIANTS,
 )
 LATEST_VERSION = len(MIGRATIONS)
 

@@ -97,9 +97,11 @@ class Intake:
         quote = await self.spend.quote(user, DEFAULT_SECONDS)
         return Form(ui.options_modal({"c": channel}, cost=spend_blocks.cost_block(quote)))
 
-    async def priced_form(self, *, view: dict[str, Any], user: str, seconds: Any) -> dict[str, Any]:
+    async def priced_form(
+        self, *, view: dict[str, Any], user: str, seconds: Any, variants: Any = 1
+    ) -> dict[str, Any]:
         """The options form as it is now, its cost line following the chosen duration."""
-        return await self.spend.priced_view(view, user=user, seconds=seconds)
+        return await self.spend.priced_view(view, user=user, seconds=seconds, variants=variants)
 
     async def confirm(self, *, user: str, key: Any, channel: str) -> Answer:
         """The Confirm button of a held request: queue it once, or say why not."""
@@ -138,6 +140,13 @@ class Intake:
     async def remix_button(self, *, channel: str, job_value: Any) -> Form | Answer | None:
         found = await self._pressed(channel, job_value)
         return found if not isinstance(found, Job) else self.remixer.form(found)
+
+    async def keep_button(self, *, channel: str, user: str, job_value: Any) -> Answer | None:
+        """ "Keep vA" on a variants card: delete the group's other variants."""
+        found = await self._pressed(channel, job_value)
+        if not isinstance(found, Job):
+            return found
+        return await self.starter.variants.keep(found, user)
 
     # -- remove ---------------------------------------------------------------------------
 

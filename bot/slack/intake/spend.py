@@ -24,7 +24,7 @@ from bot.slack.parse import small_int
 from bot.store import Held, JobKind, Store
 
 HELD_FIELDS = ("team_id", "channel_id", "user_id", "prompt", "size", "seconds", "thread_ts",
-               "dedupe_key", "command_text")  # fmt: skip
+               "dedupe_key", "command_text", "variants")  # fmt: skip
 
 
 class Spend:
@@ -39,16 +39,22 @@ class Spend:
         used = await self.store.seconds_used(user, limits.since) if limits.daily_seconds else 0
         return spend.Quote(seconds, self.settings.price_per_second, limits.daily_seconds, used)
 
-    async def priced_view(self, view: dict[str, Any], *, user: str, seconds: Any) -> dict[str, Any]:
-        """The options form ``view`` with its cost line for the chosen ``seconds`` (an
-        impossible value is priced at the default; the submission refuses it anyway)."""
+    async def priced_view(
+        self, view: dict[str, Any], *, user: str, seconds: Any, variants: Any = 1
+    ) -> dict[str, Any]:
+        """The options form ``view`` with its cost line for the chosen ``seconds`` and
+        ``variants`` (an impossible value is priced at the default; the submission refuses
+        it anyway)."""
         number = small_int(seconds)
         chosen = number if number in SECONDS else DEFAULT_SECONDS
-        return spend.with_cost(view, await self.quote(user, chosen))
+        count = small_int(variants)
+        count = count if count is not None and 1 <= count <= self.settings.max_variants else 1
+        return spend.with_cost(view, await self.quote(user, chosen * count))
 
     def needs_confirm(self, ask: Ask) -> bool:
         above = self.settings.confirm_above_seconds
-        return bool(above) and ask.kind is not JobKind.REMIX and ask.seconds > above
+        total = ask.seconds * ask.variants
+        return bool(above) and ask.kind is not JobKind.REMIX and total > above
 
     async def hold(self, ask: Ask, *, image_file: str | None) -> Answer:
         """Keep the request and ask its requester to confirm; nothing is queued yet. A
@@ -65,7 +71,7 @@ class Spend:
             request=json.dumps(request),
             ttl=spend.CONFIRM_MINUTES * 60,
         )
-        quote = await self.quote(ask.user_id, ask.seconds)
+        quote = await self.quote(ask.user_id, ask.seconds * ask.variants)
         prompt = spend.confirm_prompt(
             key, prompt=ask.prompt, size=ask.size, seconds=ask.seconds, quote=quote
         )

@@ -81,6 +81,7 @@ class SoraCommand:
                 prompt=parsed.prompt,
                 size=parsed.size,
                 seconds=parsed.seconds,
+                variants=parsed.variants,
                 dedupe_key=f"trigger:{trigger}" if trigger else None,
                 command_text=text,
             )
