@@ -10,10 +10,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from badinput import sora_calls
+from badinput import form, sora_calls
 from slack_sdk.models.blocks import Block
 from slackrig import SlackRig, slack_rig, until
 
+from bot.slack import blocks as ui
 from bot.slack import variant_blocks
 from bot.store import JobState
 
@@ -121,3 +122,43 @@ async def test_a_burst_of_groups_cannot_pass_the_daily_limit(tmp_path: Path) -> 
         await rig.wait_state(2, JobState.DELIVERED)
         await rig.wait_state(1, JobState.DELIVERED)
         assert sora_calls(rig) == 2
+
+
+async def test_the_form_offers_variants_prices_them_and_makes_the_group(tmp_path: Path) -> None:
+    async with slack_rig(tmp_path, max_variants=3, max_running_jobs=2) as rig:
+        await rig.command("")
+        view = await until(lambda: _now(list(rig.fake.views.values())), 5, "no form")
+        view = view[-1]
+        select = next(b for b in view["blocks"] if b.get("block_id") == ui.VARIANTS[0])
+        assert [o["value"] for o in select["element"]["options"]] == ["1", "2", "3"]
+        action = rig.fake.view_block_action(view["id"], ui.VARIANTS, "3")
+        await rig.send("interactive", action)
+
+        async def priced() -> str | None:
+            now = rig.fake.views[view["id"]]
+            line = next(b for b in now["blocks"] if b.get("block_id") == "cost")
+            text = str(line["elements"][0]["text"])
+            return text if "12 s of video" in text else None
+
+        assert "About *$1.20*" in await until(priced, 5, "the cost did not follow")
+        values = form(prompt="three lanterns")
+        values[ui.VARIANTS[0]] = {
+            ui.VARIANTS[1]: {"type": "static_select", "selected_option": {"value": "2"}}
+        }
+        await rig.send("interactive", rig.fake.view_submission(view, "U1", values))
+        a = await rig.wait_state(1, JobState.DELIVERED)
+        b = await rig.wait_state(2, JobState.DELIVERED)
+        assert a.variant_group == b.variant_group
+        assert a.variant_group is not None
+        assert (b.prompt, b.version_label) == ("three lanterns", "vB")
+        # A forged count is refused in the form itself.
+        bad = form(prompt="x")
+        bad[ui.VARIANTS[0]] = {
+            ui.VARIANTS[1]: {"type": "static_select", "selected_option": {"value": "-1"}}
+        }
+        ack = await rig.send("interactive", rig.fake.view_submission(view, "U1", bad))
+        assert ack["payload"] == {
+            "response_action": "errors",
+            "errors": {ui.VARIANTS[0]: "Pick how many videos."},
+        }
+        assert await jobs(rig) == 2

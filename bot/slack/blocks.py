@@ -28,6 +28,7 @@ ACTION_CANCEL = "sora_cancel_button"
 PROMPT = ("prompt", "prompt_input")
 SHAPE = ("shape", "shape_input")
 SECONDS = ("seconds", "seconds_input")
+VARIANTS = ("variants", "variants_input")
 FIRST_FRAME = ("first_frame", "first_frame_input")
 CHANGE = ("change", "change_input")
 
@@ -240,6 +241,7 @@ def options_modal(
     seconds: int = 4,
     image_name: str | None = None,
     cost: dict[str, Any] | None = None,
+    max_variants: int = 1,
 ) -> dict[str, Any]:
     """The options form: prompt, orientation, duration (and the first-frame image, if any).
     Orientation and duration dispatch their changes (block_actions), so the ``cost`` line
@@ -277,6 +279,17 @@ def options_modal(
              "label": _plain("First frame"),
              "element": {"type": "checkboxes", "action_id": FIRST_FRAME[1], "options": [use],
                          "initial_options": [use]}}
+        )  # fmt: skip
+    if max_variants > 1:
+        counts = [
+            {"text": _plain("1 video" if n == 1 else f"{n} variants"), "value": str(n)}
+            for n in range(1, max_variants + 1)
+        ]
+        blocks.append(
+            {"type": "input", "block_id": VARIANTS[0], "label": _plain("Variants"),
+             "dispatch_action": True, "optional": True,
+             "element": {"type": "static_select", "action_id": VARIANTS[1], "options": counts,
+                         "initial_option": counts[0]}}
         )  # fmt: skip
     if cost is not None:
         blocks.append(cost)

@@ -95,7 +95,11 @@ class Intake:
     async def options_form(self, *, channel: str, user: str) -> Form:
         """The empty options form (``/sora`` alone), with what a video costs ``user``."""
         quote = await self.spend.quote(user, DEFAULT_SECONDS)
-        return Form(ui.options_modal({"c": channel}, cost=spend_blocks.cost_block(quote)))
+        return Form(ui.options_modal(
+            {"c": channel},
+            cost=spend_blocks.cost_block(quote),
+            max_variants=self.rules.settings.max_variants,
+        ))  # fmt: skip
 
     async def priced_form(
         self, *, view: dict[str, Any], user: str, seconds: Any, variants: Any = 1

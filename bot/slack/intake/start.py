@@ -78,6 +78,7 @@ class Starter:
             prompt=mrkdwn_to_plain(str(message.get("text") or "")),
             size=size,
             image_name=image.name if image else None,
+            max_variants=self.settings.max_variants,
         ))  # fmt: skip
 
     async def start(self, ask: Ask, *, image_file: str | None = None) -> Answer | None:

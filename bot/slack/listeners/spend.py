@@ -33,7 +33,10 @@ class SpendListeners:
         if not user or not view.get("id") or view.get("callback_id") != ui.VIEW_OPTIONS:
             return
         fresh = await self.intake.priced_form(
-            view=view, user=user, seconds=selected(view, ui.SECONDS)
+            view=view,
+            user=user,
+            seconds=selected(view, ui.SECONDS),
+            variants=selected(view, ui.VARIANTS) or 1,
         )
         try:  # the hash: a newer change that updated the form first wins
             await client.views_update(view_id=view["id"], hash=view.get("hash"), view=fresh)
@@ -77,5 +80,6 @@ def register(app: AsyncApp, *, intake: Intake) -> None:
     listeners = SpendListeners(intake)
     app.action(ui.SHAPE[1])(listeners.on_choice)
     app.action(ui.SECONDS[1])(listeners.on_choice)
+    app.action(ui.VARIANTS[1])(listeners.on_choice)
     app.action(spend_blocks.ACTION_CONFIRM)(listeners.on_confirm)
     app.action(spend_blocks.ACTION_DECLINE)(listeners.on_decline)
