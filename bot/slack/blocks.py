@@ -212,7 +212,8 @@ def help_message() -> Message:
         [
             "*Make short videos with Sora from Slack*",
             f"• `{EXAMPLE}`: a video from a prompt. Options: `--landscape`, `--portrait` "
-            "(the default), `--size WxH`, `--seconds 4|8|12` (4 is the default).",
+            "(the default), `--size WxH`, `--seconds 4|8|12` (4 is the default), "
+            "`--variants N` (N videos to choose from).",
             "• `/sora` alone opens a form.",
             "• Reply `remix: what to change` in a video's thread for the next version; "
             "`remix v1: ...` starts from an earlier one.",
