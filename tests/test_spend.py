@@ -74,7 +74,7 @@ async def test_the_form_shows_cost_and_quota_and_follows_the_duration(tmp_path: 
         assert "About *$1.00* (4 s of video at $0.25 a second)" in cost_line(view)
         assert "You have 20 of your 24 seconds left today" in cost_line(view)
         dispatching = [b for b in opened["blocks"] if b.get("dispatch_action")]
-        assert [b["block_id"] for b in dispatching] == [ui.SHAPE[0], ui.SECONDS[0]]
+        assert [b["block_id"] for b in dispatching] == [ui.SHAPE[0], ui.SECONDS[0], ui.VARIANTS[0]]
 
         await rig.send("interactive", rig.fake.view_block_action(view["id"], ui.SECONDS, "12"))
         await until(lambda: _now(sent_views(rig, "views.update")), 5, "no views.update")
