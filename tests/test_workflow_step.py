@@ -19,7 +19,7 @@ from slackrig import ROOT, SlackRig, manifest_scopes, run_bot, slack_rig, until
 
 from bot.emulator import Emulator
 from bot.sizes import LANDSCAPE, PORTRAIT
-from bot.store import JobState
+from bot.store import Job, JobState, Store
 
 STEP = "sora_make_video"
 OUTPUTS = set(yaml.safe_load((ROOT / "manifest.yml").read_text())["functions"][STEP][
@@ -155,3 +155,32 @@ async def test_a_step_is_completed_after_a_restart(tmp_path: Path) -> None:
 
 async def _now(value: Any) -> Any:
     return value
+
+
+async def test_a_step_waits_across_a_restart_while_its_video_is_made(tmp_path: Path) -> None:
+    """The bot stops while the video is being made; after the restart the job (and the
+    execution id in its row) resumes, and the step is completed when the video lands."""
+    fake = FakeSlack(member_channels={"C1"}, scopes=manifest_scopes())
+    emulator = Emulator(fast_emulator_config(generation_seconds_per_video_second=2.0))
+    async with fake.serve(), emulator.serve():
+        async with run_bot(fake, emulator, tmp_path) as rig:
+            execution_id = await run_step(rig, good(seconds=4))
+            await rig.wait_state(1, JobState.RUNNING)
+        waiting = await _job_after_stop(tmp_path)
+        assert waiting is not None
+        assert waiting.state == JobState.RUNNING
+        assert waiting.function_execution_id == execution_id
+        assert fake.executions[execution_id].state == "running"
+        fake.executions[execution_id].issued -= 3600  # the workflow's token is long dead
+        async with run_bot(fake, emulator, tmp_path) as rig:
+            job = await rig.wait_state(1, JobState.DELIVERED)
+            execution = await ended(rig, execution_id)
+            assert execution.state == "completed", execution.error
+            assert execution.outputs is not None
+            assert execution.outputs["video_id"] == job.video_id
+            assert sora_calls(rig) == 1
+
+
+async def _job_after_stop(tmp_path: Path) -> Job | None:
+    async with await Store.open(tmp_path / "bot.db") as store:
+        return await store.get_job(1)
