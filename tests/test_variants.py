@@ -13,10 +13,11 @@ from typing import Any
 from badinput import form, sora_calls
 from slack_sdk.models.blocks import Block
 from slackrig import SlackRig, slack_rig, until
+from test_slack_shortcut import open_modal, person_message, picture, submit
 
 from bot.slack import blocks as ui
 from bot.slack import variant_blocks
-from bot.store import JobState
+from bot.store import JobKind, JobState
 
 
 async def _now(value: Any) -> Any:
@@ -162,3 +163,25 @@ async def test_the_form_offers_variants_prices_them_and_makes_the_group(tmp_path
             "errors": {ui.VARIANTS[0]: "Pick how many videos."},
         }
         assert await jobs(rig) == 2
+
+
+async def test_variants_from_a_message_each_start_from_its_image(tmp_path: Path) -> None:
+    """Each variant gets its own copy of the fitted first frame (a job's frame is removed
+    once Azure has it, so a shared file would be gone for the second)."""
+    async with slack_rig(tmp_path, max_running_jobs=2) as rig:
+        png = rig.fake.add_user_file(
+            "garden.png", content=picture(1000, 800), original_w=1000, original_h=800
+        )
+        view = await open_modal(rig, person_message(rig, "make it bloom", files=[png]))
+        choice = {"type": "static_select", "selected_option": {"value": "2"}}
+        await submit(rig, view, **{ui.VARIANTS[0]: choice})
+        a = await rig.wait_state(1, JobState.DELIVERED)
+        b = await rig.wait_state(2, JobState.DELIVERED)
+        assert (a.kind, b.kind) == (JobKind.IMAGE, JobKind.IMAGE)
+        assert a.input_image_path != b.input_image_path
+        for job in (a, b):
+            made = rig.emulator.videos[job.video_id or ""]
+            assert (made.has_reference, made.size) == (True, "1280x720")
+            assert job.input_image_path
+            assert not Path(job.input_image_path).exists()
+        assert len(rig.fake.downloads) == 1  # fetched once, copied for the other
