@@ -185,3 +185,20 @@ async def test_variants_from_a_message_each_start_from_its_image(tmp_path: Path)
             assert job.input_image_path
             assert not Path(job.input_image_path).exists()
         assert len(rig.fake.downloads) == 1  # fetched once, copied for the other
+
+
+async def test_a_wastebasket_on_the_variants_card_removes_the_whole_group(tmp_path: Path) -> None:
+    async with slack_rig(tmp_path, max_running_jobs=2) as rig:
+        await rig.command("two moons --variants 2")
+        a = await rig.wait_state(1, JobState.DELIVERED)
+        await rig.wait_state(2, JobState.DELIVERED)
+        # Someone else's reaction changes nothing, and says so once.
+        await rig.send("events_api", rig.fake.reaction_added("U2", "wastebasket", "C1", a.card_ts))
+        told = await until(lambda: _now(rig.fake.ephemerals("U2")), 5, "U2 was not told")
+        assert len(told) == 1
+        assert "Only <@U1>" in told[0]["text"]
+        await rig.send("events_api", rig.fake.reaction_added("U1", "wastebasket", "C1", a.card_ts))
+        for job_id in (1, 2):
+            gone = await rig.wait_state(job_id, JobState.DELETED)
+            assert gone.deleted_by == "U1"
+        assert len([r for r in rig.emulator.requests if r.method == "DELETE"]) == 2

@@ -161,8 +161,9 @@ class Intake:
     async def remove_reaction(
         self, *, channel: str, ts: str, user: str, reaction: str, key: str
     ) -> Answer | None:
-        """A delete reaction (SORA_DELETE_REACTIONS) on a video or its card; any other
-        reaction, or one outside the allow-list, does nothing."""
+        """A delete reaction (SORA_DELETE_REACTIONS) on a video or its card (on a variants
+        card: every variant); any other reaction, or one outside the allow-list, does
+        nothing."""
         if reaction not in self.rules.settings.delete_reactions:
             return None
         job = await self.store.find_by_message(channel, ts)
@@ -170,6 +171,12 @@ class Intake:
             return None
         if not await self.first_delivery(key) or not user:
             return None
+        if job.variant_group and ts == job.card_ts:  # a variants card: the whole group
+            said = [
+                await self._remove(j, user)
+                for j in await self.store.jobs_in_group(job.variant_group)
+            ]
+            return next((answer for answer in said if answer is not None), None)
         return await self._remove(job, user)
 
     def may_manage(self, user: str, job: Job) -> bool:
