@@ -74,8 +74,15 @@ async def test_two_variants_share_one_card_and_keep_deletes_the_other(tmp_path: 
         assert told[-1]["text"].startswith(":white_check_mark: Kept *vA*; deleted vB.")
         assert (await rig.job(1)).state == JobState.DELIVERED
         assert rig.fake.files[gone.slack_file_id or ""].deleted
-        deletes = [r for r in rig.emulator.requests if r.method == "DELETE"]
-        assert [r.path.rsplit("/", 1)[-1] for r in deletes] == [gone.video_id]
+
+        def deletes() -> list[str]:
+            return [
+                r.path.rsplit("/", 1)[-1] for r in rig.emulator.requests if r.method == "DELETE"
+            ]
+
+        await until(lambda: _now(deletes()), 5, "not deleted at Azure")
+        await rig.listeners_done()
+        assert deletes() == [gone.video_id]
         await rig.settle_cards()
         assert card_buttons(rig, a.card_ts or "") == {}
         assert sora_calls(rig) == 2
@@ -201,4 +208,10 @@ async def test_a_wastebasket_on_the_variants_card_removes_the_whole_group(tmp_pa
         for job_id in (1, 2):
             gone = await rig.wait_state(job_id, JobState.DELETED)
             assert gone.deleted_by == "U1"
-        assert len([r for r in rig.emulator.requests if r.method == "DELETE"]) == 2
+
+        def deletes() -> list[Any]:
+            return [r for r in rig.emulator.requests if r.method == "DELETE"]
+
+        await until(lambda: _now(len(deletes()) >= 2), 5, "not deleted at Azure")
+        await rig.listeners_done()
+        assert len(deletes()) == 2

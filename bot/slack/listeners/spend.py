@@ -9,11 +9,11 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.slack import blocks as ui
 from bot.slack import spend_blocks
+from bot.slack.form_updates import FormUpdates
 from bot.slack.intake import Answer, Intake
 from bot.slack.listeners.actions import pressed
 from bot.slack.listeners.common import selected, send
@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 class SpendListeners:
     def __init__(self, intake: Intake) -> None:
         self.intake = intake
+        self.forms: FormUpdates | None = None  # made with the first request's client
 
     async def on_choice(self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         """Orientation or duration changed in the options form: show the new cost."""
@@ -38,10 +39,19 @@ class SpendListeners:
             seconds=selected(view, ui.SECONDS),
             variants=selected(view, ui.VARIANTS) or 1,
         )
-        try:  # the hash: a newer change that updated the form first wins
-            await client.views_update(view_id=view["id"], hash=view.get("hash"), view=fresh)
-        except SlackApiError as exc:
-            log.info("options form %s not updated: %s", view["id"], exc.response.get("error"))
+        action = (body.get("actions") or [{}])[0]
+        try:
+            action_ts = float(action.get("action_ts") or 0)
+        except (TypeError, ValueError):
+            action_ts = 0.0
+        await self._forms(client).show(
+            view_id=str(view["id"]), view_hash=view.get("hash"), action_ts=action_ts, view=fresh
+        )
+
+    def _forms(self, client: AsyncWebClient) -> FormUpdates:
+        if self.forms is None:
+            self.forms = FormUpdates(client)
+        return self.forms
 
     async def on_confirm(
         self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond
