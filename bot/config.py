@@ -145,6 +145,8 @@ class Settings:
     max_queued_per_user: int = 3
     user_daily_seconds: int = 0
     price_per_second: float = 0.10
+    confirm_above_seconds: int = 0  # 0: never ask; else jobs longer than this ask first
+    max_variants: int = 3  # the most variants one request may ask for
     job_timeout: float = 1800.0
     emulator: bool = False
     metrics_port: int | None = None
@@ -222,6 +224,8 @@ class Settings:
             max_queued_per_user=r.int_("SORA_MAX_QUEUED_PER_USER", 3, 1),
             user_daily_seconds=r.int_("SORA_USER_DAILY_SECONDS", 0, 0),
             price_per_second=r.float_("SORA_PRICE_PER_SECOND", 0.10, ">= 0", lambda x: x >= 0),
+            confirm_above_seconds=r.int_("SORA_CONFIRM_ABOVE_SECONDS", 0, 0),
+            max_variants=r.int_("SORA_MAX_VARIANTS", 3, 1),
             job_timeout=r.float_("SORA_JOB_TIMEOUT", 1800.0, "> 0", lambda x: x > 0),
             emulator=emulator,
             metrics_port=r.port("SORA_METRICS_PORT", None),

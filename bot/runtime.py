@@ -31,6 +31,7 @@ from bot.slack.delivery import SlackDelivery
 from bot.slack.files import ImageFetcher
 from bot.slack.intake import Intake
 from bot.slack.link import slack_reachable
+from bot.slack.steps import StepCompletion
 from bot.sora import ApiKeyAuth, Auth, SoraClient, auth_for
 from bot.store import Store
 
@@ -51,10 +52,13 @@ class Runtime:
     # Whether Slack is there, for /healthz: auth.test in HTTP mode; Socket Mode replaces it
     # with the connection's own answer.
     slack_connected: Callable[[], Awaitable[bool]]
+    steps: StepCompletion | None = None  # Workflow Builder steps waiting for videos
 
     async def start(self) -> None:
         await self.runner.start()
         await self.cards.start()
+        if self.steps is not None:
+            await self.steps.resume()
 
     async def stop(self, grace: float = 5.0) -> None:
         """Stop admitting, finish or persist what is in flight, flush card edits. Cards not
@@ -93,12 +97,14 @@ async def open_runtime(
         cards = Cards(client, store, counters=metrics)
         metrics.watch_card_edits(lambda: cards.pending_edits)
         work_dir = Path(settings.db_path).parent / "sora-work"  # kept across restarts
-        delivery = MeteredDelivery(
+        steps = StepCompletion(
             SlackDelivery(
                 client, store, cards, session, share_wait=share_wait, share_give_up=share_give_up
             ),
-            metrics,
+            client=client,
+            store=store,
         )
+        delivery = MeteredDelivery(steps, metrics)
         config = RunnerConfig(
             work_dir=work_dir,
             max_running=settings.max_running_jobs,
@@ -127,6 +133,7 @@ async def open_runtime(
             intake=intake,
             metrics=metrics,
             slack_connected=slack_reachable(client),
+            steps=steps,
         )
 
 

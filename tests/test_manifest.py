@@ -27,6 +27,9 @@ METHOD_SCOPES = {
     "files_info": "files:read",
     "conversations_info": "channels:read",  # public channels; others fail closed
     "views_open": None,  # any interaction's trigger
+    "views_update": None,  # the options form follows its choices (cost before spend)
+    "functions_completeSuccess": None,  # the Workflow step, with the bot token
+    "functions_completeError": None,
     "auth_test": None,  # any token (check, health)
     "apps_connections_open": None,  # the app-level token's connections:write, not a bot scope
 }
@@ -35,7 +38,11 @@ EVENT_SCOPES = {
     "message.groups": "groups:history",
     "message.im": "im:history",
     "reaction_added": "reactions:read",
+    "function_executed": None,  # the Workflow Builder step: no scope
 }
+# Slack's parameter types a custom step may use here (docs.slack.dev/reference/types).
+STEP_TYPES = {"string", "integer", "boolean", "slack#/types/channel_id", "slack#/types/user_id",
+              "slack#/types/file_id", "slack#/types/message_context"}  # fmt: skip
 
 
 def manifest() -> dict[str, Any]:
@@ -44,8 +51,14 @@ def manifest() -> dict[str, Any]:
 
 
 def registrations() -> dict[str, set[str]]:
-    """What the listeners register: app.command("/x"), app.shortcut(ID), app.event("y")."""
-    found: dict[str, set[str]] = {"command": set(), "shortcut": set(), "event": set()}
+    """What the listeners register: app.command("/x"), app.shortcut(ID), app.event("y"),
+    app.function("step")."""
+    found: dict[str, set[str]] = {
+        "command": set(),
+        "shortcut": set(),
+        "event": set(),
+        "function": set(),
+    }
     for path in LISTENERS.glob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
@@ -68,7 +81,8 @@ def methods_called() -> set[str]:
 
 def test_manifest_is_valid_for_slack() -> None:
     schema = json.loads((ROOT / "tests" / "data" / "slack-app-manifest.schema.json").read_text())
-    jsonschema.validate(manifest(), schema)
+    # SchemaStore's schema predates custom steps: ``functions`` is checked on its own below.
+    jsonschema.validate({k: v for k, v in manifest().items() if k != "functions"}, schema)
     settings = manifest()["settings"]
     assert settings["socket_mode_enabled"] is True
     assert settings["interactivity"]["is_enabled"] is True
@@ -81,15 +95,52 @@ def test_every_surface_in_code_is_in_the_manifest_and_back() -> None:
     assert code["shortcut"] == {s["callback_id"] for s in features["shortcuts"]}
     assert code["shortcut"] == {"sora_from_message", "sora_remix"}
     bot_events = set(manifest()["settings"]["event_subscriptions"]["bot_events"])
-    as_events = {event.split(".")[0] for event in bot_events}
+    as_events = {event.split(".")[0] for event in bot_events} - {"function_executed"}
     assert code["event"] == as_events == {"message", "reaction_added"}
+    assert code["function"] == set(manifest()["functions"]) == {"sora_make_video"}
+    assert "function_executed" in bot_events
+
+
+def test_the_workflow_step_is_declared_as_slack_wants_it() -> None:
+    """An org-ready app; inputs and outputs with Slack types; what the code reads and
+    writes is exactly what the manifest declares."""
+    from bot.slack.steps import step_outputs
+    from bot.store import Job, JobKind, JobState
+
+    assert manifest()["settings"]["org_deploy_enabled"] is True
+    step = manifest()["functions"]["sora_make_video"]
+    assert set(step) == {"title", "description", "input_parameters", "output_parameters"}
+    assert 0 < len(step["title"]) <= 255
+    inputs, outputs = step["input_parameters"], step["output_parameters"]
+    for part in (inputs, outputs):
+        assert set(part) == {"properties", "required"}
+        assert set(part["required"]) <= set(part["properties"])
+        for name, spec in part["properties"].items():
+            assert spec["type"] in STEP_TYPES, name
+            assert spec.get("title"), name
+            assert spec.get("description"), name
+    assert set(inputs["properties"]) == {
+        "prompt", "channel", "requester", "orientation", "seconds", "image"
+    }  # fmt: skip
+    source = (ROOT / "bot" / "slack" / "intake" / "step.py").read_text()
+    for name in inputs["properties"]:
+        assert f'inputs.get("{name}")' in source, name
+    fields = {f: None for f in Job.__dataclass_fields__}
+    job = Job(**{**fields, "id": 1, "kind": JobKind.TEXT, "state": JobState.DELIVERED,
+                 "channel_id": "C1", "thread_ts": "1.2", "video_id": "video_1"})  # fmt: skip
+    assert (
+        set(step_outputs(job, "https://x"))
+        == set(outputs["properties"])
+        == set(outputs["required"])
+    )
 
 
 def test_scopes_are_exactly_what_the_code_needs() -> None:
     called = methods_called()
     assert called <= set(METHOD_SCOPES), f"add the scope of {called - set(METHOD_SCOPES)}"
     needed = {METHOD_SCOPES[m] for m in called} - {None}
-    needed |= {EVENT_SCOPES[e] for e in manifest()["settings"]["event_subscriptions"]["bot_events"]}
+    events = manifest()["settings"]["event_subscriptions"]["bot_events"]
+    needed |= {EVENT_SCOPES[e] for e in events} - {None}
     needed.add("commands")  # the slash command and the shortcuts
     assert set(manifest()["oauth_config"]["scopes"]["bot"]) == needed
 

@@ -119,7 +119,7 @@ async def test_open_creates_directory_file_and_latest_schema(db_path: Path) -> N
     assert await asyncio.to_thread(db_path.is_file)
     assert sql(db_path, "SELECT COUNT(*) FROM jobs") == [(0,)]
     assert sql(db_path, "PRAGMA user_version") == [(LATEST_VERSION,)]
-    assert LATEST_VERSION == 7
+    assert LATEST_VERSION >= 8  # v8: held requests (renumbered at merges; never pinned)
     assert sql(db_path, "PRAGMA journal_mode") == [("wal",)]
 
 
@@ -207,9 +207,11 @@ async def test_reopen_keeps_every_field(db_path: Path, clock: Clock) -> None:
                 seconds=12,
                 size="1280x720",
                 channel_public=True,
+                function_execution_id="Fx1",
             )
         )
         await s.set_card(job.id, card_ts="111.333", thread_ts="111.222")
+        await s.update_job(job.id, function_done_at=4.5, variant_group="g1")
         clock.now += 5
         await s.transition(job.id, S.SUBMITTING, attempts=1)
         await s.transition(job.id, S.RUNNING, video_id="video_2", submitted_at=1.5)
@@ -238,6 +240,7 @@ async def test_reopen_keeps_every_field(db_path: Path, clock: Clock) -> None:
         "completion_sent_at": 3.5, "card_digest": None,
         "admitted_at": 1_000_005.0,
         "deleted_from": S.FAILED, "channel_public": True,
+        "function_execution_id": "Fx1", "function_done_at": 4.5, "variant_group": "g1",
     }  # fmt: skip
 
 

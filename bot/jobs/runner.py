@@ -216,6 +216,29 @@ class JobRunner:
             self.control.wake()
         return job
 
+    async def enqueue_group(
+        self, news: list[NewJob], *, wake: bool = True, limits: Limits | None = None
+    ) -> list[Job]:
+        """Queue the variants of one request together, all or none: the limits are checked
+        for the whole group in the insert's transaction (raises QueueFull, LimitReached,
+        DuplicateJob as ``enqueue``). ``wake=False`` holds every job until released."""
+        limits = limits or Limits(max_queued=self.config.max_queued_per_user)
+        try:
+            jobs = await self.store.create_group(news, limits=limits)
+        except LimitReached as reached:
+            if reached.which != "queue":
+                raise
+            raise QueueFull(news[0].requester_id, reached.limit) from reached
+        for job in jobs:
+            if not wake:
+                self.admission.hold_back(job.id)
+            log.info(
+                "job %d queued for %s (variant %s)", job.id, job.requester_id, job.version_label
+            )
+        if wake:
+            self.control.wake()
+        return jobs
+
     async def cancel(self, job_id: int, by: str) -> Job:
         """Cancel an unfinished job (idempotent). Its video, if Azure made one, is deleted
         there as soon as Azure allows."""

@@ -28,6 +28,7 @@ ACTION_CANCEL = "sora_cancel_button"
 PROMPT = ("prompt", "prompt_input")
 SHAPE = ("shape", "shape_input")
 SECONDS = ("seconds", "seconds_input")
+VARIANTS = ("variants", "variants_input")
 FIRST_FRAME = ("first_frame", "first_frame_input")
 CHANGE = ("change", "change_input")
 
@@ -211,7 +212,8 @@ def help_message() -> Message:
         [
             "*Make short videos with Sora from Slack*",
             f"• `{EXAMPLE}`: a video from a prompt. Options: `--landscape`, `--portrait` "
-            "(the default), `--size WxH`, `--seconds 4|8|12` (4 is the default).",
+            "(the default), `--size WxH`, `--seconds 4|8|12` (4 is the default), "
+            "`--variants N` (N videos to choose from).",
             "• `/sora` alone opens a form.",
             "• Reply `remix: what to change` in a video's thread for the next version; "
             "`remix v1: ...` starts from an earlier one.",
@@ -239,8 +241,12 @@ def options_modal(
     size: str = DEFAULT_SIZE,
     seconds: int = 4,
     image_name: str | None = None,
+    cost: dict[str, Any] | None = None,
+    max_variants: int = 1,
 ) -> dict[str, Any]:
-    """The options form: prompt, orientation, duration (and the first-frame image, if any)."""
+    """The options form: prompt, orientation, duration (and the first-frame image, if any).
+    Orientation and duration dispatch their changes (block_actions), so the ``cost`` line
+    (bot.slack.spend_blocks) can follow them."""
     shapes = [("portrait", f"Portrait ({PORTRAIT})"), ("landscape", f"Landscape ({LANDSCAPE})")]
     options = [{"text": _plain(label), "value": value} for value, label in shapes]
     initial_shape = options[1] if _wide(size) else options[0]
@@ -259,9 +265,11 @@ def options_modal(
         {"type": "input", "block_id": PROMPT[0], "label": _plain("What should the video show?"),
          "element": prompt_input},
         {"type": "input", "block_id": SHAPE[0], "label": _plain("Orientation"),
+         "dispatch_action": True,
          "element": {"type": "radio_buttons", "action_id": SHAPE[1], "options": options,
                      "initial_option": initial_shape}},
         {"type": "input", "block_id": SECONDS[0], "label": _plain("Duration"),
+         "dispatch_action": True,
          "element": {"type": "static_select", "action_id": SECONDS[1], "options": durations,
                      "initial_option": initial_duration}},
     ]  # fmt: skip
@@ -273,6 +281,19 @@ def options_modal(
              "element": {"type": "checkboxes", "action_id": FIRST_FRAME[1], "options": [use],
                          "initial_options": [use]}}
         )  # fmt: skip
+    if max_variants > 1:
+        counts = [
+            {"text": _plain("1 video" if n == 1 else f"{n} variants"), "value": str(n)}
+            for n in range(1, max_variants + 1)
+        ]
+        blocks.append(
+            {"type": "input", "block_id": VARIANTS[0], "label": _plain("Variants"),
+             "dispatch_action": True, "optional": True,
+             "element": {"type": "static_select", "action_id": VARIANTS[1], "options": counts,
+                         "initial_option": counts[0]}}
+        )  # fmt: skip
+    if cost is not None:
+        blocks.append(cost)
     return {
         "type": "modal",
         "callback_id": VIEW_OPTIONS,

@@ -22,6 +22,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.slack import blocks as ui
+from bot.slack import variant_blocks
 from bot.slack.posting import ChannelPoster
 from bot.slack.throttle import Throttle
 from bot.store import TERMINAL, Job, JobState, Store
@@ -101,6 +102,10 @@ class Cards:
         return places.get(job.id)
 
     async def render(self, job: Job, position: int | None) -> ui.Message:
+        if job.variant_group:  # one card for the group: every variant as it is now
+            group = await self.store.jobs_in_group(job.variant_group)
+            places = {j.id: await self.place(j) for j in group if j.state == S.QUEUED}
+            return variant_blocks.group_card(group or [job], places)
         if job.state == S.QUEUED and position is None:
             position = await self.place(job)
         shown = position if job.state == S.QUEUED else None
@@ -127,6 +132,10 @@ class Cards:
         fresh = await self.store.get_job(job_id)
         if fresh is None or fresh.card_ts:
             return fresh
+        if fresh.variant_group:  # a later variant shares the group's card (and thread)
+            shared = await self._group_card(fresh)
+            if shared is not None:
+                return shared
         label = fresh.version_label or await self.store.next_version_label(
             fresh.channel_id, fresh.thread_ts
         )
@@ -149,6 +158,15 @@ class Cards:
         self._shown[posted.id] = (posted.card_shown, posted.card_digest)
         await self.show(posted, None)  # what changed while it was posted (usually nothing)
         return posted
+
+    async def _group_card(self, job: Job) -> Job | None:
+        group = await self.store.jobs_in_group(job.variant_group or "")
+        owner = next((j for j in group if j.card_ts and j.id != job.id), None)
+        if owner is None or owner.card_ts is None:
+            return None
+        shared = await self.store.set_card(job.id, card_ts=owner.card_ts, thread_ts=owner.thread_ts)
+        await self.show(shared, None)
+        return shared
 
     # -- editing --------------------------------------------------------------------------
 

@@ -1,7 +1,7 @@
 """Parsing what people type after ``/sora``: pure, no I/O.
 
-``/sora PROMPT [--landscape|--portrait|--size WxH] [--seconds 4|8|12]``; flags may stand
-anywhere in the text (``--seconds=8`` works too, and so do the en and em dashes some
+``/sora PROMPT [--landscape|--portrait|--size WxH] [--seconds 4|8|12] [--variants N]``;
+flags may stand anywhere in the text (``--seconds=8`` works too, and so do the en and em dashes some
 keyboards turn ``--`` into). A subcommand is the whole text (``/sora list``); blank text
 (spaces, zero-width characters) opens the modal. The prompt is the rest of the text, with
 Slack's ``&amp;``/``&lt;``/``&gt;`` escapes undone, kept otherwise as typed.
@@ -21,7 +21,7 @@ _INVISIBLE = re.compile(
     r"[\s\x00-\x08\x0b-\x1f\x7f\u200b-\u200f\u2028-\u202f\u2060-\u2064\ufeff\u00ad]+"
 )
 _SMALL_INT = re.compile(r"[0-9]{1,9}")
-OPTIONS = ("landscape", "portrait", "size", "seconds")
+OPTIONS = ("landscape", "portrait", "size", "seconds", "variants")
 _FLAG = re.compile(r"(?:(?<=\s)|^)(?:--|[\u2013\u2014])([A-Za-z][\w-]*)(?:=(\S*))?(?=\s|$)")
 
 
@@ -30,6 +30,7 @@ class VideoRequest:
     prompt: str
     size: str = DEFAULT_SIZE
     seconds: int = DEFAULT_SECONDS
+    variants: int = 1  # `--variants N`: N videos of the same request (the cap is config)
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,7 @@ def parse_command(text: str) -> Parsed:
 
     size: str | None = None
     seconds: int | None = None
+    variants: int | None = None
     pieces: list[str] = []
     position = 0
     matches = list(_FLAG.finditer(text))
@@ -125,9 +127,9 @@ def parse_command(text: str) -> Parsed:
         if name not in OPTIONS:
             return Invalid(
                 f"`--{name}` is not an option; the options are `--landscape`, `--portrait`, "
-                "`--size WxH` and `--seconds 4|8|12`"
+                "`--size WxH`, `--seconds 4|8|12` and `--variants N`"
             )
-        takes_value = name in ("size", "seconds")
+        takes_value = name in ("size", "seconds", "variants")
         if takes_value and value is None:
             value, position = _next_word(text, position)
             if value is None or _starts_flag(value):
@@ -151,6 +153,17 @@ def parse_command(text: str) -> Parsed:
                 shown = _shown(value) if value is not None and len(value) <= 20 else "that"
                 return Invalid(f"`--seconds {shown}` is not possible; use 4, 8 or 12")
             seconds = number
+        elif name == "variants":
+            if variants is not None:
+                return Invalid("`--variants` is given twice; give it once")
+            number = small_int(value)
+            if number is None or number < 1:
+                shown = _shown(value) if value is not None and len(value) <= 20 else "that"
+                return Invalid(
+                    f"`--variants {shown}` is not possible; ask for a number of videos, "
+                    "for example `--variants 2`"
+                )
+            variants = number
     pieces.append(text[position:])
     prompt = unescape(_join(pieces))
     if is_blank(prompt):
@@ -158,7 +171,7 @@ def parse_command(text: str) -> Parsed:
     too_long = prompt_too_long(prompt)
     if too_long is not None:
         return Invalid(too_long)
-    return VideoRequest(prompt, size or DEFAULT_SIZE, seconds or DEFAULT_SECONDS)
+    return VideoRequest(prompt, size or DEFAULT_SIZE, seconds or DEFAULT_SECONDS, variants or 1)
 
 
 def _shown(value: str) -> str:
@@ -168,7 +181,7 @@ def _shown(value: str) -> str:
 
 
 def _sample(name: str) -> str:
-    return "8" if name == "seconds" else LANDSCAPE
+    return {"seconds": "8", "variants": "2"}.get(name, LANDSCAPE)
 
 
 def _starts_flag(word: str) -> bool:

@@ -41,6 +41,7 @@ Unknown or store-kept field names raise ``TypeError``; bad values (progress outs
 seconds < 1) raise ``ValueError``.
 """
 
+from .held import Held, HeldRequest
 from .models import (
     ALLOWED_TRANSITIONS,
     TERMINAL,
@@ -67,6 +68,8 @@ __all__ = [
     "TERMINAL",
     "UNFINISHED",
     "DuplicateJob",
+    "Held",
+    "HeldRequest",
     "IllegalTransition",
     "Job",
     "JobKind",

@@ -67,6 +67,9 @@ class NewJob:
     parent_video_id: str | None = None
     dedupe_key: str | None = None
     channel_public: bool = False  # made in a public channel (else: private, DM, unknown)
+    function_execution_id: str | None = None  # a Workflow Builder step waits for this job
+    variant_group: str | None = None  # the jobs of one `--variants N` request share it
+    version_label: str | None = None  # given at creation (variants: "vA"...); else by set_card
 
 
 @dataclass(frozen=True)
@@ -123,6 +126,9 @@ class Job:
     admitted_at: float | None = None  # last queued -> submitting; cleared on requeue
     deleted_from: JobState | None = None  # the state a deleted job was in
     channel_public: bool = False  # schema v5: made in a public channel (else: not shown)
+    function_execution_id: str | None = None  # schema v9: the Workflow step waiting for it
+    function_done_at: float | None = None  # when that step was completed (or found done)
+    variant_group: str | None = None  # schema v10: the jobs of one `--variants N` request
 
     @property
     def unfinished(self) -> bool:

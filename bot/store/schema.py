@@ -132,6 +132,40 @@ _V6_UPLOAD_COMPLETION: Migration = ("ALTER TABLE jobs ADD COLUMN completion_sent
 # v7: a digest of the text and blocks each card last showed, so an edit that would change
 # nothing is never sent, across restarts too (NULL: unknown, the next edit is sent).
 _V7_CARD_DIGEST: Migration = ("ALTER TABLE jobs ADD COLUMN card_digest TEXT",)
+# v8: requests held until their requester confirms them (SORA_CONFIRM_ABOVE_SECONDS):
+# nothing is queued for them until then; taken_at makes a second confirm a no-op.
+_V8_HELD: Migration = (
+    """
+    CREATE TABLE held (
+        key TEXT PRIMARY KEY,
+        user_id TEXT NOT NULL,
+        request TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        expires_at REAL NOT NULL,
+        taken_at REAL
+    ) WITHOUT ROWID
+    """,
+    "CREATE INDEX held_by_expiry ON held (expires_at)",
+)
+# v9: a job started by a Workflow Builder step keeps the step's execution id, so the step is
+# completed when the job ends, after a restart too; function_done_at: it was completed.
+_V9_WORKFLOW_STEP: Migration = (
+    "ALTER TABLE jobs ADD COLUMN function_execution_id TEXT",
+    "ALTER TABLE jobs ADD COLUMN function_done_at REAL",
+    """
+    CREATE INDEX jobs_steps_owed ON jobs (id)
+    WHERE function_execution_id IS NOT NULL AND function_done_at IS NULL
+    """,
+)
+# v10: variants (`/sora PROMPT --variants N`): the jobs made together for one request share
+# a group key; they are counted against the limits together and shown on one card.
+_V10_VARIANTS: Migration = (
+    "ALTER TABLE jobs ADD COLUMN variant_group TEXT",
+    """
+    CREATE INDEX jobs_by_variant_group ON jobs (variant_group, id)
+    WHERE variant_group IS NOT NULL
+    """,
+)
 
 MIGRATIONS: tuple[Migration, ...] = (
     _V1_JOBS,
@@ -141,6 +175,9 @@ MIGRATIONS: tuple[Migration, ...] = (
     _V5_VISIBILITY,
     _V6_UPLOAD_COMPLETION,
     _V7_CARD_DIGEST,
+    _V8_HELD,
+    _V9_WORKFLOW_STEP,
+    _V10_VARIANTS,
 )
 LATEST_VERSION = len(MIGRATIONS)
 

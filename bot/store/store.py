@@ -11,6 +11,8 @@ from typing import Any, Self
 import aiosqlite
 
 from ._base import COLUMNS_SQL, SELECT_JOBS, Clock
+from .groups import VariantGroups
+from .held import HeldRequests
 from .models import (
     ALLOWED_TRANSITIONS,
     MANAGED_COLUMNS,
@@ -55,7 +57,7 @@ def _expected(expect: JobState | Collection[JobState] | None) -> frozenset[JobSt
     return frozenset(JobState(s) for s in expect)
 
 
-class Store(StoreQueries):
+class Store(VariantGroups, HeldRequests, StoreQueries):
     """The job queue and source of truth. See the package docstring."""
 
     @classmethod

@@ -30,6 +30,7 @@ from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from bot.config import Secret, Settings
 from bot.jobs import PollPolicy
 from bot.runtime import open_runtime
+from bot.slack.delivery import SlackDelivery
 
 HANG_POINTS = ("after-url", "after-bytes", "after-complete", "after-share")
 FAST = {  # as tests/slackrig.py's fast_tuning
@@ -108,7 +109,9 @@ async def main(argv: list[str] | None = None) -> int:
     )
     tuning = {**FAST, "share_wait": args.share_wait}
     async with open_runtime(settings, tuning=tuning) as runtime:
-        slack_delivery = runtime.runner.delivery.inner  # type: ignore[attr-defined]
+        slack_delivery: Any = runtime.runner.delivery
+        while not isinstance(slack_delivery, SlackDelivery):  # metered, step completion...
+            slack_delivery = slack_delivery.inner
         hook(slack_delivery, args.hang_in, args.work / "hangs.log")
         handler = AsyncSocketModeHandler(runtime.app, "xapp-test")
         await runtime.start()

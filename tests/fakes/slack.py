@@ -24,7 +24,7 @@ from typing import Any
 
 from aiohttp import web
 
-from .slack_payloads import PayloadsMixin
+from .slack_functions import FunctionsMixin
 from .slack_state import Ack, Call, Channel, Fault, Message, RateLimited, SlackError, StoredFile
 
 __all__ = ["Ack", "Call", "Channel", "FakeSlack", "Message", "SlackError", "StoredFile"]
@@ -47,7 +47,7 @@ class _Dropped(web.Response):
     """Answered after closing the connection: the client never sees it."""
 
 
-class FakeSlack(PayloadsMixin):
+class FakeSlack(FunctionsMixin):
     def __init__(
         self,
         bot_token: str = "xoxb-test",
@@ -79,12 +79,14 @@ class FakeSlack(PayloadsMixin):
         self._init_files()
         self._init_socket()
         self._init_payloads()
+        self._init_functions()
         self.add_user(bot_user_id, "sora", is_bot=True)
         self._methods = {
             **self.METHODS_CHAT,
             **self.METHODS_VIEWS,
             **self.METHODS_FILES,
             **self.METHODS_SOCKET,
+            **self.METHODS_FUNCTIONS,
         }
 
     # -- serving ---------------------------------------------------------------------------------
@@ -181,7 +183,10 @@ class FakeSlack(PayloadsMixin):
         token = token or str(args.get("token") or "")
         if not token:
             raise SlackError("not_authed")
-        if token not in (self.bot_token, self.app_token):
+        if token.startswith("xwfp-"):  # a Workflow step's token: while its step runs
+            if not self.workflow_token_ok(token):
+                raise SlackError("invalid_auth")
+        elif token not in (self.bot_token, self.app_token):
             raise SlackError("invalid_auth")
         if (token == self.app_token) != (method == "apps.connections.open"):
             raise SlackError("not_allowed_token_type")

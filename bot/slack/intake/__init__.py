@@ -15,6 +15,9 @@ from typing import Any
 
 from bot.config import Settings
 from bot.jobs import JobRunner
+from bot.sizes import DEFAULT_SECONDS
+from bot.slack import blocks as ui
+from bot.slack import spend_blocks
 from bot.slack.cards import Cards
 from bot.slack.channels import ChannelKinds
 from bot.slack.files import ImageFetcher
@@ -23,7 +26,9 @@ from bot.slack.intake.remix import Remixer
 from bot.slack.intake.remove import remove
 from bot.slack.intake.report import REPORTS, report
 from bot.slack.intake.rules import Rules
+from bot.slack.intake.spend import Spend
 from bot.slack.intake.start import Starter
+from bot.slack.intake.step import StepStarter
 from bot.slack.parse import RemixReply, small_int
 from bot.store import Job, Store
 
@@ -55,6 +60,8 @@ class Intake:
             rules=self.rules,
         )
         self.remixer = Remixer(store=store, runner=runner, rules=self.rules, starter=self.starter)
+        self.steps = StepStarter(starter=self.starter)
+        self.spend = Spend(settings=settings, store=store, rules=self.rules, starter=self.starter)
 
     # -- rules a listener answers with before it acks -------------------------------------
 
@@ -70,11 +77,49 @@ class Intake:
     # -- start ----------------------------------------------------------------------------
 
     async def start(self, ask: Ask, *, image_file: str | None = None) -> Answer | None:
+        """Start the video; a request over SORA_CONFIRM_ABOVE_SECONDS is held instead, and
+        its requester asked to confirm (nothing queued, nothing sent to Sora until then)."""
+        if self.spend.needs_confirm(ask):
+            return await self.spend.hold(ask, image_file=image_file)
         return await self.starter.start(ask, image_file=image_file)
 
-    async def video_form(self, *, channel: str, message: dict[str, Any]) -> Form | Answer:
-        """The options form for "Make a video" on ``message``."""
-        return await self.starter.form_for_message(channel, message)
+    async def video_form(
+        self, *, channel: str, message: dict[str, Any], user: str | None = None
+    ) -> Form | Answer:
+        """The options form for "Make a video" on ``message`` (with ``user``'s cost line)."""
+        form = await self.starter.form_for_message(channel, message)
+        if isinstance(form, Form) and user:
+            return Form(await self.spend.priced_view(form.view, user=user, seconds=None))
+        return form
+
+    async def options_form(self, *, channel: str, user: str) -> Form:
+        """The empty options form (``/sora`` alone), with what a video costs ``user``."""
+        quote = await self.spend.quote(user, DEFAULT_SECONDS)
+        return Form(ui.options_modal(
+            {"c": channel},
+            cost=spend_blocks.cost_block(quote),
+            max_variants=self.rules.settings.max_variants,
+        ))  # fmt: skip
+
+    async def priced_form(
+        self, *, view: dict[str, Any], user: str, seconds: Any, variants: Any = 1
+    ) -> dict[str, Any]:
+        """The options form as it is now, its cost line following the chosen duration."""
+        return await self.spend.priced_view(view, user=user, seconds=seconds, variants=variants)
+
+    async def confirm(self, *, user: str, key: Any, channel: str) -> Answer:
+        """The Confirm button of a held request: queue it once, or say why not."""
+        return await self.spend.confirm(user=user, key=str(key or ""), channel=channel)
+
+    async def decline(self, *, user: str, key: Any, channel: str) -> Answer:
+        return await self.spend.decline(user=user, key=str(key or ""), channel=channel)
+
+    async def workflow_step(
+        self, *, execution_id: str, team_id: str, inputs: dict[str, Any]
+    ) -> str | None:
+        """The Workflow Builder step "Make a video": None once queued, else the plain
+        reason to fail the step with (nothing spent)."""
+        return await self.steps.start(execution_id=execution_id, team_id=team_id, inputs=inputs)
 
     # -- remix ----------------------------------------------------------------------------
 
@@ -100,6 +145,13 @@ class Intake:
         found = await self._pressed(channel, job_value)
         return found if not isinstance(found, Job) else self.remixer.form(found)
 
+    async def keep_button(self, *, channel: str, user: str, job_value: Any) -> Answer | None:
+        """ "Keep vA" on a variants card: delete the group's other variants."""
+        found = await self._pressed(channel, job_value)
+        if not isinstance(found, Job):
+            return found
+        return await self.starter.variants.keep(found, user)
+
     # -- remove ---------------------------------------------------------------------------
 
     async def remove_button(self, *, channel: str, user: str, job_value: Any) -> Answer | None:
@@ -109,8 +161,9 @@ class Intake:
     async def remove_reaction(
         self, *, channel: str, ts: str, user: str, reaction: str, key: str
     ) -> Answer | None:
-        """A delete reaction (SORA_DELETE_REACTIONS) on a video or its card; any other
-        reaction, or one outside the allow-list, does nothing."""
+        """A delete reaction (SORA_DELETE_REACTIONS) on a video or its card (on a variants
+        card: every variant); any other reaction, or one outside the allow-list, does
+        nothing."""
         if reaction not in self.rules.settings.delete_reactions:
             return None
         job = await self.store.find_by_message(channel, ts)
@@ -118,6 +171,12 @@ class Intake:
             return None
         if not await self.first_delivery(key) or not user:
             return None
+        if job.variant_group and ts == job.card_ts:  # a variants card: the whole group
+            said = [
+                await self._remove(j, user)
+                for j in await self.store.jobs_in_group(job.variant_group)
+            ]
+            return next((answer for answer in said if answer is not None), None)
         return await self._remove(job, user)
 
     def may_manage(self, user: str, job: Job) -> bool:

@@ -55,3 +55,5 @@ class Ask:
     image_path: str | None = None
     dedupe_key: str | None = None
     command_text: str | None = None  # to echo back if the bot cannot post
+    function_execution_id: str | None = None  # a Workflow Builder step waits for the video
+    variants: int = 1  # `--variants N`: N jobs of the same settings, one group

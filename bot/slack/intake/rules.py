@@ -57,3 +57,31 @@ class Rules:
             f"have {max(0, limit - used)} seconds left (failed and blocked videos don't "
             "count). A shorter clip may fit: `--seconds 4`."
         )
+
+    def too_many_variants(self, variants: int) -> ui.Message | None:
+        """The answer to more variants than SORA_MAX_VARIANTS (or fewer than one), or None."""
+        cap = self.settings.max_variants
+        if 1 <= variants <= cap:
+            return None
+        return ui.notice(
+            f":warning: You asked for {variants} variants; one request may have at most "
+            f"{cap}. For example `--variants 2`."
+        )
+
+    @staticmethod
+    def group_over_limit(which: str, limit: int, used: int, count: int, seconds: int) -> ui.Message:
+        """Why ``count`` variants of ``seconds`` s each do not fit, and how many would."""
+        if which == "queue":
+            room = max(0, limit - used)
+            return ui.notice(
+                f":hourglass: {count} variants would pass your limit of {limit} videos "
+                f"waiting: you have {used} waiting, so {room} more fit now. Ask for fewer "
+                "variants, or try again when one has started."
+            )
+        left = max(0, limit - used)
+        fits = left // seconds if seconds else 0
+        return ui.notice(
+            f":stopwatch: {count} variants of {seconds} s are {count * seconds} seconds, more "
+            f"than the {left} you have left of your {limit} seconds a day: {fits} would fit. "
+            "Ask for fewer variants or shorter clips."
+        )

@@ -29,6 +29,7 @@ from bot.slack.errors import NOT_A_MEMBER, PERMANENT, error_code
 from bot.slack.files import ImageFetcher, first_image, mrkdwn_to_plain
 from bot.slack.intake.answer import Answer, Ask, Form, private
 from bot.slack.intake.rules import Rules
+from bot.slack.intake.variants import Variants
 from bot.slack.parse import prompt_too_long
 from bot.slack.posting import PostingStopped
 from bot.store import DuplicateJob, Job, JobKind, LimitReached, NewJob, Store
@@ -55,6 +56,7 @@ class Starter:
         self.channels = channels
         self.images = images
         self.rules = rules
+        self.variants = Variants(starter=self, store=store, runner=runner, rules=rules)
 
     async def form_for_message(self, channel: str, message: dict[str, Any]) -> Form | Answer:
         """The options form for "Make a video" on a message: its text as the prompt, its
@@ -76,6 +78,7 @@ class Starter:
             prompt=mrkdwn_to_plain(str(message.get("text") or "")),
             size=size,
             image_name=image.name if image else None,
+            max_variants=self.settings.max_variants,
         ))  # fmt: skip
 
     async def start(self, ask: Ask, *, image_file: str | None = None) -> Answer | None:
@@ -101,6 +104,8 @@ class Starter:
         refused = self.rules.not_here(ask.channel_id, ask.thread_ts)
         if refused is not None:
             return refused
+        if ask.variants != 1:
+            return await self.variants.check(ask)
         limits = self.rules.limits()
         if await self.runner.queue_full(ask.user_id):
             return self._refused(ask, "queue", limits.max_queued, limits.max_queued)
@@ -118,6 +123,8 @@ class Starter:
         refused = self.rules.not_here(ask.channel_id, ask.thread_ts)
         if refused is not None:
             return refused
+        if ask.variants != 1 and (many := self.rules.too_many_variants(ask.variants)):
+            return private(many, ask.channel_id, ask.thread_ts)
         new = NewJob(
             team_id=ask.team_id,
             channel_id=ask.channel_id,
@@ -133,7 +140,10 @@ class Starter:
             parent_video_id=ask.parent.video_id if ask.parent else None,
             dedupe_key=ask.dedupe_key,
             channel_public=await self.channels.is_public(ask.channel_id),
+            function_execution_id=ask.function_execution_id,
         )
+        if ask.variants > 1:
+            return await self.variants.admit(ask, new)
         try:  # the limits are checked in the insert's transaction: a burst cannot pass them
             job = await self.runner.enqueue(new, wake=False, limits=self.rules.limits())
         except QueueFull as full:
@@ -143,9 +153,9 @@ class Starter:
         except DuplicateJob as duplicate:
             log.info("duplicate request %s: job %d exists", ask.dedupe_key, duplicate.job.id)
             return duplicate.job
-        return await self._post_card(job, ask)
+        return await self.post_card(job, ask)
 
-    async def _post_card(self, job: Job, ask: Ask) -> Job | Answer:
+    async def post_card(self, job: Job, ask: Ask) -> Job | Answer:
         try:  # the runner holds the job until its card is known: no Sora spend before
             job = await self.cards.ensure(job)  # in the channel's turn (about 1 a second)
         except PostingStopped:  # the bot is stopping: the card is posted after the start

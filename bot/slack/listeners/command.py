@@ -65,9 +65,8 @@ class SoraCommand:
             return
         if isinstance(parsed, OpenModal):
             await ack()  # then the trigger, before anything slow: it expires in 3 s
-            await client.views_open(
-                trigger_id=command["trigger_id"], view=ui.options_modal({"c": channel})
-            )
+            form = await self.intake.options_form(channel=channel, user=user)
+            await client.views_open(trigger_id=command["trigger_id"], view=form.view)
             return
         await ack()
         trigger = str(command.get("trigger_id") or "")
@@ -82,6 +81,7 @@ class SoraCommand:
                 prompt=parsed.prompt,
                 size=parsed.size,
                 seconds=parsed.seconds,
+                variants=parsed.variants,
                 dedupe_key=f"trigger:{trigger}" if trigger else None,
                 command_text=text,
             )

@@ -23,7 +23,7 @@ class Shortcuts:
         await ack()
         channel, user = _where(shortcut)
         message = shortcut.get("message") or {}
-        outcome = await self.intake.video_form(channel=channel, message=message)
+        outcome = await self.intake.video_form(channel=channel, message=message, user=user)
         await _open(client, shortcut, outcome, user)
 
     async def on_remix(

@@ -11,7 +11,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.slack import blocks as ui
 from bot.slack.intake import Ask, Intake
 from bot.slack.listeners.common import metadata, selected, send, value
-from bot.slack.parse import FormErrors, change_problem, parse_form
+from bot.slack.parse import FormErrors, change_problem, parse_form, small_int
 
 NO_CHANNEL = "Open the form again from a channel."
 FIELDS = {"prompt": ui.PROMPT[0], "shape": ui.SHAPE[0], "seconds": ui.SECONDS[0]}
@@ -36,6 +36,11 @@ class Views:
         if not channel:
             await ack(response_action="errors", errors={ui.PROMPT[0]: NO_CHANNEL})
             return
+        chosen = selected(view, ui.VARIANTS)
+        variants = 1 if chosen is None else small_int(chosen)
+        if variants is None or variants < 1:
+            await ack(response_action="errors", errors={ui.VARIANTS[0]: "Pick how many videos."})
+            return
         await ack()
         user = str((body.get("user") or {}).get("id") or "")
         if not user:
@@ -49,6 +54,7 @@ class Views:
                 prompt=parsed.prompt,
                 size=parsed.size,
                 seconds=parsed.seconds,
+                variants=variants,
                 thread_ts=meta.get("t"),
                 dedupe_key=f"view:{view.get('id')}",
             ),
