@@ -29,8 +29,11 @@ from bot.slack.cards import Cards
 from bot.slack.channels import ChannelKinds
 from bot.slack.delivery import SlackDelivery
 from bot.slack.files import ImageFetcher
+from bot.slack.home import HomePublisher
 from bot.slack.intake import Intake
 from bot.slack.link import slack_reachable
+from bot.slack.notices import Notices
+from bot.slack.thumbnails import Thumbnails
 from bot.sora import ApiKeyAuth, Auth, SoraClient, auth_for
 from bot.store import Store
 
@@ -51,16 +54,21 @@ class Runtime:
     # Whether Slack is there, for /healthz: auth.test in HTTP mode; Socket Mode replaces it
     # with the connection's own answer.
     slack_connected: Callable[[], Awaitable[bool]]
+    home: HomePublisher | None = None
 
     async def start(self) -> None:
         await self.runner.start()
         await self.cards.start()
+        if self.home is not None:
+            await self.home.start()
 
     async def stop(self, grace: float = 5.0) -> None:
         """Stop admitting, finish or persist what is in flight, flush card edits. Cards not
         posted yet are posted after the next start (their jobs are in the store)."""
         await self.runner.stop(grace=grace)
         await self.cards.stop()
+        if self.home is not None:
+            await self.home.stop()
 
 
 @contextlib.asynccontextmanager
@@ -93,9 +101,18 @@ async def open_runtime(
         cards = Cards(client, store, counters=metrics)
         metrics.watch_card_edits(lambda: cards.pending_edits)
         work_dir = Path(settings.db_path).parent / "sora-work"  # kept across restarts
+        home = HomePublisher(client, admins=frozenset(settings.admin_user_ids))
         delivery = MeteredDelivery(
             SlackDelivery(
-                client, store, cards, session, share_wait=share_wait, share_give_up=share_give_up
+                client,
+                store,
+                cards,
+                session,
+                share_wait=share_wait,
+                share_give_up=share_give_up,
+                notices=Notices(client=client, store=store),
+                thumbnails=Thumbnails(client=client, store=store, http=session),
+                on_change=home.job_changed,
             ),
             metrics,
         )
@@ -116,6 +133,7 @@ async def open_runtime(
             images=ImageFetcher(
                 client, session, token, api_url=settings.slack_api_url, work_dir=work_dir
             ),
+            home=home,
         )
         yield Runtime(
             settings=settings,
@@ -127,6 +145,7 @@ async def open_runtime(
             intake=intake,
             metrics=metrics,
             slack_connected=slack_reachable(client),
+            home=home,
         )
 
 

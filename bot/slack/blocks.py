@@ -183,14 +183,24 @@ def job_card(job: Job, position: int | None = None, parent_label: str | None = N
     return Message(text, blocks)
 
 
-def upload_comment(job: Job, parent_label: str | None = None) -> str:
-    """The initial comment of the uploaded MP4 (plain text with mrkdwn)."""
+def upload_comment(job: Job, parent_label: str | None = None, *, mention: str | None = None) -> str:
+    """The initial comment of the uploaded MP4 (plain text with mrkdwn); ``mention``: the
+    user to notify (bot.slack.notices), named first."""
     origin = f" · remix of {parent_label}" if parent_label else ""
+    ping = f"<@{mention}> your video is ready: " if mention else ""
     return clip(
-        f"*{job.version_label or 'v1'}* · {job.size} · {job.seconds} s{origin} · "
+        f"{ping}*{job.version_label or 'v1'}* · {job.size} · {job.seconds} s{origin} · "
         f"`{job.video_id}`\nReply `remix: what to change` in this thread for the next version.",
         3000,
     )
+
+
+def failure_notice(job: Job) -> Message:
+    """The one reply that tells a requester their video failed (bot.slack.notices)."""
+    label = job.version_label or "your video"
+    reason = escape(clip(job.error_message or "no reason given", 500))
+    text = f"<@{job.requester_id}> {label} failed: {reason}"
+    return Message(clip(text, 3000), [_mrkdwn(f":warning: {text}")])
 
 
 def video_title(job: Job) -> str:

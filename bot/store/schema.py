@@ -132,6 +132,28 @@ _V6_UPLOAD_COMPLETION: Migration = ("ALTER TABLE jobs ADD COLUMN completion_sent
 # v7: a digest of the text and blocks each card last showed, so an edit that would change
 # nothing is never sent, across restarts too (NULL: unknown, the next edit is sent).
 _V7_CARD_DIGEST: Migration = ("ALTER TABLE jobs ADD COLUMN card_digest TEXT",)
+# v8: Slack-native bits kept per person and per job, outside the jobs table. user_settings:
+# each person's choices (notify: mention them when their video is done or failed).
+# job_notices: the Slack file whose share carries the requester's mention (claimed before
+# the completion is sent, so a retry, a restart or a re-upload never mentions twice), when
+# the failure notice was claimed, and the private first-frame image shown on the Home tab.
+_V8_NOTICES_HOME: Migration = (
+    """
+    CREATE TABLE user_settings (
+        user_id TEXT PRIMARY KEY,
+        notify INTEGER NOT NULL DEFAULT 1 CHECK (notify IN (0, 1)),
+        updated_at REAL NOT NULL
+    ) WITHOUT ROWID
+    """,
+    """
+    CREATE TABLE job_notices (
+        job_id INTEGER PRIMARY KEY REFERENCES jobs (id),
+        mention_file_id TEXT,
+        failure_noticed_at REAL,
+        thumb_file_id TEXT
+    )
+    """,
+)
 
 MIGRATIONS: tuple[Migration, ...] = (
     _V1_JOBS,
@@ -141,6 +163,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _V5_VISIBILITY,
     _V6_UPLOAD_COMPLETION,
     _V7_CARD_DIGEST,
+    _V8_NOTICES_HOME,
 )
 LATEST_VERSION = len(MIGRATIONS)
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 from slack_bolt.async_app import AsyncApp
 
 from bot.slack.intake import Intake
-from bot.slack.listeners import actions, command, events, shortcuts, views
+from bot.slack.listeners import actions, command, events, home, shortcuts, views
 
 
 def register_all(app: AsyncApp, *, intake: Intake) -> None:
-    for module in (command, views, actions, shortcuts, events):
+    for module in (command, views, actions, shortcuts, events, home):
         module.register(app, intake=intake)
