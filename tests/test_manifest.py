@@ -27,6 +27,7 @@ METHOD_SCOPES = {
     "files_info": "files:read",
     "conversations_info": "channels:read",  # public channels; others fail closed
     "views_open": None,  # any interaction's trigger
+    "views_publish": None,  # the Home tab (features.app_home.home_tab_enabled)
     "auth_test": None,  # any token (check, health)
     "apps_connections_open": None,  # the app-level token's connections:write, not a bot scope
 }
@@ -35,6 +36,7 @@ EVENT_SCOPES = {
     "message.groups": "groups:history",
     "message.im": "im:history",
     "reaction_added": "reactions:read",
+    "app_home_opened": None,  # no scope: the Home tab being enabled is enough
 }
 
 
@@ -82,7 +84,18 @@ def test_every_surface_in_code_is_in_the_manifest_and_back() -> None:
     assert code["shortcut"] == {"sora_from_message", "sora_remix"}
     bot_events = set(manifest()["settings"]["event_subscriptions"]["bot_events"])
     as_events = {event.split(".")[0] for event in bot_events}
-    assert code["event"] == as_events == {"message", "reaction_added"}
+    assert code["event"] == as_events == {"message", "reaction_added", "app_home_opened"}
+
+
+def test_the_home_tab_is_enabled_and_listened_to() -> None:
+    """views.publish answers `not_enabled` unless the manifest enables the Home tab, and
+    the bot publishes only on `app_home_opened`, which must be subscribed to."""
+    home = manifest()["features"]["app_home"]
+    assert home["home_tab_enabled"] is True
+    assert home["messages_tab_enabled"] is True  # Home answers go by DM
+    assert "app_home_opened" in manifest()["settings"]["event_subscriptions"]["bot_events"]
+    assert "app_home_opened" in registrations()["event"]
+    assert "views_publish" in methods_called()
 
 
 def test_scopes_are_exactly_what_the_code_needs() -> None:

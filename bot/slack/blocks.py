@@ -161,10 +161,16 @@ def status_line(job: Job, position: int | None) -> str:
     return f":wastebasket: Deleted{by}{kept}"
 
 
-def job_card(job: Job, position: int | None = None, parent_label: str | None = None) -> Message:
-    """The card a job lives in: who asked, what, the settings, and where it stands."""
+def job_card(
+    job: Job, position: int | None = None, parent_label: str | None = None, *, quiet: bool = False
+) -> Message:
+    """The card a job lives in: who asked, what, the settings, and where it stands.
+    ``quiet``: the card's first post, which names nobody (a new message that mentions the
+    requester would notify them; the delivery does that, once: bot.slack.notices). Edits
+    do not notify, so every later version names them."""
     origin = f", a remix of {parent_label}" if parent_label else ""
-    header = f":clapper: *<@{job.requester_id}>* asked for a video{origin}"
+    who = "*New request*:" if quiet else f"*<@{job.requester_id}>*"
+    header = f":clapper: {who} asked for a video{origin}"
     blocks: Blocks = [
         _mrkdwn(f"{header}\n{quote(job.prompt)}"),
         _context(settings_line(job)),
@@ -179,7 +185,8 @@ def job_card(job: Job, position: int | None = None, parent_label: str | None = N
     if buttons:
         blocks.append({"type": "actions", "block_id": f"job-{job.id}", "elements": buttons})
     status = status_line(job, position).split(" ", 1)[-1]
-    text = clip(f"Video for <@{job.requester_id}>: {status}: {escape(job.prompt)}", 3000)
+    whom = "" if quiet else f" for <@{job.requester_id}>"
+    text = clip(f"Video{whom}: {status}: {escape(job.prompt)}", 3000)
     return Message(text, blocks)
 
 
