@@ -57,11 +57,13 @@ async def test_home_shows_my_videos_with_a_private_first_frame(tmp_path: Path) -
         assert "today: 56 of 60 s left" in view
         assert "fake-workspace.slack.com/archives/C1/p" in view  # the thread link
         [image] = [
-            b["accessory"] for b in rig.fake.home_of("U1")["blocks"]  # type: ignore[index]
+            b["accessory"]
+            for b in rig.fake.home_of("U1")["blocks"]  # type: ignore[index]
             if (b.get("accessory") or {}).get("type") == "image"
         ]
         frame = rig.fake.files[image["slack_file"]["id"]]
-        assert frame.filetype == "png" and frame.user == rig.fake.bot_user_id
+        assert frame.filetype == "png"
+        assert frame.user == rig.fake.bot_user_id
         assert frame.shares == {}  # private: shared nowhere
         assert "image_url" not in image
 
@@ -101,7 +103,8 @@ async def test_buttons_follow_the_permission_rules(tmp_path: Path) -> None:
         form = next(v for v in rig.fake.views.values() if v.get("callback_id") == "sora_options")
         await rig.send("interactive", rig.fake.view_submission(form, "U1", values))
         second = await delivered(rig, 2)
-        assert second.prompt == "a blue kite" and second.channel_id == "C1"
+        assert second.prompt == "a blue kite"
+        assert second.channel_id == "C1"
         # Cancel from Home, by its requester, while it waits.
         await rig.command("a slow train", user="U1")
         await rig.command("a slower train", user="U1")
@@ -117,7 +120,9 @@ async def test_500_videos_get_a_bounded_view_and_no_sora_call(tmp_path: Path) ->
         await open_home(rig)
         view = await home_with(rig, "U1", "Showing 1–10 of 500")
         blocks = rig.fake.home_of("U1")["blocks"]  # type: ignore[index]
-        assert len(blocks) <= 100 and "Older" in view and "Newer" not in view
+        assert len(blocks) <= 100
+        assert "Older" in view
+        assert "Newer" not in view
         assert "/sora list" in view
         await press(rig, home.HOME_PAGE, "10")
         view = await home_with(rig, "U1", "Showing 11–20 of 500", "Newer")
@@ -134,10 +139,12 @@ async def test_private_channels_and_the_admin_panel(tmp_path: Path) -> None:
         await open_home(rig, "U1")
         await open_home(rig, "UADMIN")
         mine = await home_with(rig, "U1", "You have no videos yet")
-        assert "secret plan" not in mine and "picnic" not in mine
+        assert "secret plan" not in mine
+        assert "picnic" not in mine
         admin = await home_with(rig, "UADMIN", "Admin: the whole queue", "per person")
         assert "secret plan" not in admin  # made where the admin is not
-        assert "<@U2>: 1 videos" in admin and "One backend" in admin
+        assert "<@U2>: 1 videos" in admin
+        assert "One backend" in admin
         await open_home(rig, "U2")
         await home_with(rig, "U2", "a secret plan")  # the requester sees their own
 
@@ -170,4 +177,3 @@ def _insert_delivered(db: Path, user: str, count: int) -> None:
              for i in range(1, count + 1)],
         )  # fmt: skip
     conn.close()
-

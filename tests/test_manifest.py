@@ -102,7 +102,8 @@ def test_scopes_are_exactly_what_the_code_needs() -> None:
     called = methods_called()
     assert called <= set(METHOD_SCOPES), f"add the scope of {called - set(METHOD_SCOPES)}"
     needed = {METHOD_SCOPES[m] for m in called} - {None}
-    needed |= {EVENT_SCOPES[e] for e in manifest()["settings"]["event_subscriptions"]["bot_events"]}
+    events = manifest()["settings"]["event_subscriptions"]["bot_events"]
+    needed |= {EVENT_SCOPES[e] for e in events} - {None}
     needed.add("commands")  # the slash command and the shortcuts
     assert set(manifest()["oauth_config"]["scopes"]["bot"]) == needed
 

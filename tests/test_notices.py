@@ -91,7 +91,8 @@ async def test_turned_off_on_home_means_no_mentions(tmp_path: Path) -> None:
         await rig.settle_cards()
         assert rig.fake.notifications("U1") == []
         shares = [m for m in rig.fake.messages.values() if m.files]
-        assert shares and all("<@" not in m.text for m in shares)
+        assert shares
+        assert all("<@" not in m.text for m in shares)
 
 
 async def _soon(value: object) -> object:

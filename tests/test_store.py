@@ -120,7 +120,7 @@ async def test_open_creates_directory_file_and_latest_schema(db_path: Path) -> N
     assert await asyncio.to_thread(db_path.is_file)
     assert sql(db_path, "SELECT COUNT(*) FROM jobs") == [(0,)]
     assert sql(db_path, "PRAGMA user_version") == [(LATEST_VERSION,)]
-    assert LATEST_VERSION == len(MIGRATIONS)
+    assert len(MIGRATIONS) == LATEST_VERSION
     assert sql(db_path, "PRAGMA journal_mode") == [("wal",)]
 
 

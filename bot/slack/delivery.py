@@ -123,8 +123,6 @@ class SlackDelivery:
         return await self._seen(job, file)
 
     async def retract(self, job: Job) -> None:
-        if self.thumbnails is not None:
-            await self.thumbnails.remove(job)
         if job.slack_file_id:
             await _ignoring(
                 self.client.files_delete(file=job.slack_file_id),
@@ -136,6 +134,8 @@ class SlackDelivery:
                 self.client.chat_delete(channel=job.channel_id, ts=job.video_message_ts),
                 "message_not_found",
             )
+        if self.thumbnails is not None:
+            await self.thumbnails.remove(job)
 
     # -- the upload ---------------------------------------------------------------------
 

@@ -127,9 +127,9 @@ class ViewsMixin(ChatMixin):
         user = str(args["user_id"])
         if user not in self.users:
             raise SlackError("user_not_found")
-        if args.get("hash") and f"VHOME{user}" in self.views:
-            if args["hash"] != self.views[f"VHOME{user}"]["hash"]:
-                raise SlackError("hash_conflict")
+        published = self.views.get(f"VHOME{user}")
+        if args.get("hash") and published is not None and args["hash"] != published["hash"]:
+            raise SlackError("hash_conflict")
         stored = self._store_view(view, f"VHOME{args['user_id']}")
         stored["user"] = args["user_id"]
         return {"view": stored}
