@@ -22,7 +22,7 @@ async def _block_action_without_actions(c: Ctx) -> dict[str, Any]:
 
 async def _unknown_event(c: Ctx) -> dict[str, Any]:
     payload: dict[str, Any] = c.fake.message_event("hi")
-    payload["event"] = {"type": "app_home_opened", "user": "U1", "tab": "home"}
+    payload["event"] = {"type": "emoji_changed", "subtype": "add", "name": "corgi"}
     return payload
 
 

@@ -67,6 +67,9 @@ async def shared_once(rig: SlackRig, job: Job) -> None:
     assert len(shown) == 1
     assert completed_uploads(rig.fake) == [job.slack_file_id]  # no second share to come
     assert job.video_message_ts == shown[0].ts  # type: ignore[attr-defined]
+    # The one share carries the requester's one mention, whatever failed on the way.
+    assert f"<@{job.requester_id}>" in shown[0].text  # type: ignore[attr-defined]
+    assert rig.fake.notifications(job.requester_id) == shown
     await rig.settle_cards()
     card = json.dumps(rig.fake.messages[("C1", job.card_ts or "")].blocks)
     assert "is in the thread" in card

@@ -12,7 +12,7 @@ from test_slack_conversation import delivered, reply, video
 
 from bot.slack import home_blocks as home
 from bot.slack.notices import Notices
-from bot.store import JobState
+from bot.store import JobKind, JobState, NewJob, Store
 
 S = JobState
 
@@ -101,3 +101,30 @@ async def _soon(value: object) -> object:
 
 async def _off(rig: SlackRig) -> bool:
     return not await rig.store.wants_notices("U1")
+
+
+async def test_the_store_gives_the_mention_to_one_file_and_the_failure_notice_once(
+    tmp_path: Path,
+) -> None:
+    async with await Store.open(tmp_path / "bot.db") as store:
+        job = await store.create_job(
+            NewJob(team_id="T1", channel_id="C1", requester_id="U1", kind=JobKind.TEXT,
+                   prompt="a cat",
+                   model="sora-2", size="720x1280", seconds=4)
+        )  # fmt: skip
+        assert await store.wants_notices("U1")  # on unless turned off
+        await store.set_notices("U1", False)
+        assert not await store.wants_notices("U1")
+        await store.set_notices("U1", True)
+        assert await store.wants_notices("U1")
+        assert await store.claim_mention(job.id, "F1")
+        assert await store.claim_mention(job.id, "F1")  # the same file's retry keeps it
+        assert not await store.claim_mention(job.id, "F2")  # a re-upload: no second one
+        await store.release_mention(job.id, "F2")  # not the holder: changes nothing
+        assert not await store.claim_mention(job.id, "F2")
+        await store.release_mention(job.id, "F1")  # F1 taken as never shared
+        assert await store.claim_mention(job.id, "F2")
+        assert not await store.claim_mention(job.id, "F1")
+        assert await store.claim_failure_notice(job.id)
+        assert not await store.claim_failure_notice(job.id)
+        assert await store.claim_mention(job.id, "F2")  # the two claims are independent

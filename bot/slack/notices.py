@@ -9,7 +9,8 @@ them (the remixer, for a remix) so that Slack notifies them once per video:
   completes a file once), a re-upload of another file does not, and a card edit never
   mentions anyone (edits do not notify). A file taken as never shared (Slack refused its
   completion, or its share never showed and it is uploaded again) gives the claim back.
-- failed: one reply in the card's thread, claimed in the store before it is sent, so a
+- failed: one reply in the card's thread (a DM when the bot can no longer post there),
+  claimed in the store before it is sent, so a
   retry or a restart never sends a second one (a reply lost in a crash is not resent:
   at most once, and the card says it failed anyway).
 
@@ -28,6 +29,7 @@ from bot.slack import blocks as ui
 from bot.store import Job, Store
 
 log = logging.getLogger(__name__)
+NOT_THERE = ("not_in_channel", "channel_not_found", "is_archived", "invalid_thread_ts")
 
 
 class Notices:
@@ -57,9 +59,13 @@ class Notices:
                 return
             thread = job.thread_ts or job.card_ts
             extra: dict[str, Any] = {"thread_ts": thread} if thread else {}
-            await self.client.chat_postMessage(
-                channel=job.channel_id, **ui.message_args(ui.failure_notice(job)), **extra
-            )
+            message = ui.message_args(ui.failure_notice(job))
+            try:
+                await self.client.chat_postMessage(channel=job.channel_id, **message, **extra)
+            except SlackApiError as exc:  # the channel is gone for the bot: a DM instead
+                if exc.response.get("error") not in NOT_THERE:
+                    raise
+                await self.client.chat_postMessage(channel=job.requester_id, **message)
         except SlackApiError as exc:
             log.warning("job %d: failure notice refused: %s", job.id, exc.response.get("error"))
         except Exception:
