@@ -9,7 +9,8 @@ them (the remixer, for a remix) so that Slack notifies them once per video:
   completes a file once), a re-upload of another file does not, and a card edit never
   mentions anyone (edits do not notify). A file taken as never shared (Slack refused its
   completion, or its share never showed and it is uploaded again) gives the claim back.
-- failed: one reply in the card's thread (a DM when the bot can no longer post there),
+- failed: one reply in the card's thread (a DM when there is no card yet or the bot can
+  no longer post there),
   claimed in the store before it is sent, so a
   retry or a restart never sends a second one (a reply lost in a crash is not resent:
   at most once, and the card says it failed anyway).
@@ -20,7 +21,6 @@ People can turn both off for themselves on the Home tab (``user_settings.notify`
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -57,11 +57,15 @@ class Notices:
                 return
             if not await self.store.claim_failure_notice(job.id):
                 return
-            thread = job.thread_ts or job.card_ts
-            extra: dict[str, Any] = {"thread_ts": thread} if thread else {}
             message = ui.message_args(ui.failure_notice(job))
+            thread = job.thread_ts or job.card_ts
+            if thread is None:  # failed before its card was posted: not loose in the channel
+                await self.client.chat_postMessage(channel=job.requester_id, **message)
+                return
             try:
-                await self.client.chat_postMessage(channel=job.channel_id, **message, **extra)
+                await self.client.chat_postMessage(
+                    channel=job.channel_id, thread_ts=thread, **message
+                )
             except SlackApiError as exc:  # the channel is gone for the bot: a DM instead
                 if exc.response.get("error") not in NOT_THERE:
                     raise

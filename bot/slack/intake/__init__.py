@@ -3,8 +3,9 @@
 Listeners parse Slack's payload, call one method here, and carry out what it returns: an
 ``Answer`` that says where it goes (privately to the person, or in the thread), a ``Form``
 to open, or None (nothing to say). Only this package reaches the store and the runner.
-One module per action (``start``, ``remix``, ``remove``, ``report``) behind this facade,
-with the rules they share (allow-list, limits, who may manage a video) in ``rules``.
+One module per action (``start``, ``remix``, ``remove``, ``report``, ``home`` for the Home
+tab) behind this facade, with the rules they share (allow-list, limits, who may manage a
+video) in ``rules``.
 """
 
 from __future__ import annotations
