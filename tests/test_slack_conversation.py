@@ -143,7 +143,7 @@ async def test_remix_chain_and_branch_in_one_thread(tmp_path: Path) -> None:
             assert made.prompt == child.prompt  # the change alone is the prompt
             assert (child.size, child.seconds) == (v1.size, v1.seconds)
         shares = rig.shares("C1", thread)
-        comments = [m.text for m in shares]
+        comments = [m.text.removeprefix("<@U1> your video is ready: ") for m in shares]
         assert len(shares) == 4
         assert comments[1].startswith("*v2*")
         assert "remix of v1" in comments[1]
