@@ -152,7 +152,7 @@ class ViewsMixin(ChatMixin):
                 block = Block.parse(raw)
                 if block is None:
                     raise SlackObjectFormationError(f"unknown block {raw.get('type')}")
-                block.validate_json()
+                block.to_dict()  # validates the block and everything in it
             except (SlackObjectFormationError, TypeError, KeyError) as exc:
                 msg = f"[ERROR] {exc} [json-pointer:/view/blocks/{i}]"
                 raise SlackError("invalid_blocks", response_metadata={"messages": [msg]}) from None
