@@ -107,12 +107,16 @@ async def test_buttons_follow_the_permission_rules(tmp_path: Path) -> None:
         second = await delivered(rig, 2)
         assert second.prompt == "a blue kite"
         assert second.channel_id == "C1"
-        # Cancel from Home, by its requester, while it waits.
+        # Cancel from Home, by its requester: one waiting, one running (slow videos now).
+        rig.emulator.config.generation_seconds_per_video_second = 30.0
         await rig.command("a slow train", user="U1")
+        await rig.wait_state(3, S.RUNNING)
         await rig.command("a slower train", user="U1")
-        await rig.wait_state(4, S.QUEUED)
+        await rig.wait_state(4, S.QUEUED)  # max_running_jobs=1: it waits behind job 3
         await press(rig, home.HOME_CANCEL, "4")
         await rig.wait_state(4, S.CANCELED)
+        await press(rig, home.HOME_CANCEL, "3")
+        await rig.wait_state(3, S.CANCELED)
 
 
 async def test_500_videos_get_a_bounded_view_and_no_sora_call(tmp_path: Path) -> None:
