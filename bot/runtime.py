@@ -29,9 +29,12 @@ from bot.slack.cards import Cards
 from bot.slack.channels import ChannelKinds
 from bot.slack.delivery import SlackDelivery
 from bot.slack.files import ImageFetcher
+from bot.slack.home import HomePublisher
 from bot.slack.intake import Intake
 from bot.slack.link import slack_reachable
+from bot.slack.notices import Notices
 from bot.slack.steps import StepCompletion
+from bot.slack.thumbnails import Thumbnails
 from bot.sora import ApiKeyAuth, Auth, SoraClient, auth_for
 from bot.store import Store
 
@@ -53,18 +56,23 @@ class Runtime:
     # with the connection's own answer.
     slack_connected: Callable[[], Awaitable[bool]]
     steps: StepCompletion | None = None  # Workflow Builder steps waiting for videos
+    home: HomePublisher | None = None
 
     async def start(self) -> None:
         await self.runner.start()
         await self.cards.start()
         if self.steps is not None:
             await self.steps.resume()
+        if self.home is not None:
+            await self.home.start()
 
     async def stop(self, grace: float = 5.0) -> None:
         """Stop admitting, finish or persist what is in flight, flush card edits. Cards not
         posted yet are posted after the next start (their jobs are in the store)."""
         await self.runner.stop(grace=grace)
         await self.cards.stop()
+        if self.home is not None:
+            await self.home.stop()
 
 
 @contextlib.asynccontextmanager
@@ -97,9 +105,18 @@ async def open_runtime(
         cards = Cards(client, store, counters=metrics)
         metrics.watch_card_edits(lambda: cards.pending_edits)
         work_dir = Path(settings.db_path).parent / "sora-work"  # kept across restarts
+        home = HomePublisher(client, admins=frozenset(settings.admin_user_ids))
         steps = StepCompletion(
             SlackDelivery(
-                client, store, cards, session, share_wait=share_wait, share_give_up=share_give_up
+                client,
+                store,
+                cards,
+                session,
+                share_wait=share_wait,
+                share_give_up=share_give_up,
+                notices=Notices(client=client, store=store),
+                thumbnails=Thumbnails(client=client, store=store, http=session),
+                on_change=home.job_changed,
             ),
             client=client,
             store=store,
@@ -122,6 +139,7 @@ async def open_runtime(
             images=ImageFetcher(
                 client, session, token, api_url=settings.slack_api_url, work_dir=work_dir
             ),
+            home=home,
         )
         yield Runtime(
             settings=settings,
@@ -134,6 +152,7 @@ async def open_runtime(
             metrics=metrics,
             slack_connected=slack_reachable(client),
             steps=steps,
+            home=home,
         )
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from badinput import OFF, OFF_HERE, Ctx, button, form, raw, run_group, slash
 
 from bot.slack import blocks as ui
+from bot.slack import home_blocks as home
 
 
 async def _block_action_without_actions(c: Ctx) -> dict[str, Any]:
@@ -22,7 +23,19 @@ async def _block_action_without_actions(c: Ctx) -> dict[str, Any]:
 
 async def _unknown_event(c: Ctx) -> dict[str, Any]:
     payload: dict[str, Any] = c.fake.message_event("hi")
-    payload["event"] = {"type": "app_home_opened", "user": "U1", "tab": "home"}
+    payload["event"] = {"type": "emoji_changed", "subtype": "add", "name": "corgi"}
+    return payload
+
+
+async def _home_opened_by_nobody(c: Ctx) -> dict[str, Any]:
+    payload: dict[str, Any] = c.fake.app_home_opened("U1")
+    payload["event"].pop("user")
+    return payload
+
+
+async def _home_press_by_nobody(c: Ctx) -> dict[str, Any]:
+    payload: dict[str, Any] = c.fake.home_action(home.HOME_DELETE, str((await c.video()).id))
+    payload.pop("user")
     return payload
 
 
@@ -92,7 +105,14 @@ MALFORMED = [
     raw("unknown-event-type", "events_api", _unknown_event),
     raw("event-envelope-without-event", "events_api", _no_event),
     raw("other-slash-command", "slash_commands", _other_command),
+    raw("home-opened-without-user", "events_api", _home_opened_by_nobody),
+    raw("home-messages-tab", "events_api", lambda c: _soon(c.fake.app_home_opened(tab="messages"))),
+    raw("home-delete-without-user", "interactive", _home_press_by_nobody),
 ]  # fmt: skip
+
+
+async def _soon(value: dict[str, Any]) -> dict[str, Any]:
+    return value
 
 
 async def test_the_malformed_corpus(tmp_path: Path) -> None:

@@ -30,6 +30,12 @@ FAULTS = ("500", "drop", "429", "500-after", "drop-after")
 CASES = [(s, f) for s in STEPS for f in FAULTS if (s, f) != ("upload", "429")]
 
 
+def video_uploads(fake: FakeSlack) -> list[object]:
+    """The MP4 uploads asked for (the Home tab's private first frames are PNGs)."""
+    calls = fake.calls_to("files.getUploadURLExternal")
+    return [c for c in calls if str(c.args.get("filename", "")).endswith(".mp4")]
+
+
 def inject(fake: FakeSlack, step: str, fault: str) -> None:
     if fault == "500":
         fake.fail_next(step, status=500)
@@ -42,7 +48,12 @@ def inject(fake: FakeSlack, step: str, fault: str) -> None:
 
 
 def completed_uploads(fake: FakeSlack) -> list[str]:
-    return [f.id for f in fake.files.values() if f.bot_upload and f.state == "completed"]
+    """The completed MP4 uploads (the Home tab's first frames are private PNGs)."""
+    return [
+        f.id
+        for f in fake.files.values()
+        if f.bot_upload and f.state == "completed" and f.filetype == "mp4"
+    ]
 
 
 async def shared_once(rig: SlackRig, job: Job) -> None:
@@ -56,6 +67,9 @@ async def shared_once(rig: SlackRig, job: Job) -> None:
     assert len(shown) == 1
     assert completed_uploads(rig.fake) == [job.slack_file_id]  # no second share to come
     assert job.video_message_ts == shown[0].ts  # type: ignore[attr-defined]
+    # The one share carries the requester's one mention, whatever failed on the way.
+    assert f"<@{job.requester_id}>" in shown[0].text  # type: ignore[attr-defined]
+    assert rig.fake.notifications(job.requester_id) == shown
     await rig.settle_cards()
     card = json.dumps(rig.fake.messages[("C1", job.card_ts or "")].blocks)
     assert "is in the thread" in card
@@ -83,7 +97,7 @@ async def test_files_info_finding_the_file_with_no_share_is_not_delivery(tmp_pat
         job = await rig.wait_state(1, S.DELIVERED, timeout=30)
         await shared_once(rig, job)
         # The bytes never arrived: the file was uploaded again, not completed empty.
-        assert len(rig.fake.calls_to("files.getUploadURLExternal")) == 2
+        assert len(video_uploads(rig.fake)) == 2
 
 
 async def test_a_late_share_is_waited_for_and_found_again_after_a_restart(
@@ -119,7 +133,7 @@ async def test_a_late_share_is_waited_for_and_found_again_after_a_restart(
         async with run_bot(fake, emulator, tmp_path, share_wait=0.2) as rig:
             job = await rig.wait_state(1, S.DELIVERED, timeout=20)
             await shared_once(rig, job)
-            assert len(fake.calls_to("files.getUploadURLExternal")) == 1
+            assert len(video_uploads(fake)) == 1
 
 
 async def test_bytes_lost_then_a_completion_without_answer_is_uploaded_again_in_time(
@@ -135,7 +149,7 @@ async def test_bytes_lost_then_a_completion_without_answer_is_uploaded_again_in_
         await rig.command("a corgi through two faults")
         job = await rig.wait_state(1, S.DELIVERED, timeout=30)
         await shared_once(rig, job)
-        assert len(rig.fake.calls_to("files.getUploadURLExternal")) == 2
+        assert len(video_uploads(rig.fake)) == 2
 
 
 async def _job(tmp_path: Path) -> Job:
@@ -162,7 +176,7 @@ async def test_a_share_that_never_shows_never_marks_the_job_delivered(tmp_path: 
         job = await rig.job(1)
         assert job.state == S.UPLOADING
         assert len(completed_uploads(fake)) == 1  # completed once, never uploaded again
-        assert len(fake.calls_to("files.getUploadURLExternal")) == 1
+        assert len(video_uploads(fake)) == 1
 
 
 # -- the bot killed between the steps ----------------------------------------------------------

@@ -30,6 +30,7 @@ METHOD_SCOPES = {
     "views_update": None,  # the options form follows its choices (cost before spend)
     "functions_completeSuccess": None,  # the Workflow step, with the bot token
     "functions_completeError": None,
+    "views_publish": None,  # the Home tab (features.app_home.home_tab_enabled)
     "auth_test": None,  # any token (check, health)
     "apps_connections_open": None,  # the app-level token's connections:write, not a bot scope
 }
@@ -39,6 +40,7 @@ EVENT_SCOPES = {
     "message.im": "im:history",
     "reaction_added": "reactions:read",
     "function_executed": None,  # the Workflow Builder step: no scope
+    "app_home_opened": None,  # no scope: the Home tab being enabled is enough
 }
 # Slack's parameter types a custom step may use here (docs.slack.dev/reference/types).
 STEP_TYPES = {"string", "integer", "boolean", "slack#/types/channel_id", "slack#/types/user_id",
@@ -96,7 +98,7 @@ def test_every_surface_in_code_is_in_the_manifest_and_back() -> None:
     assert code["shortcut"] == {"sora_from_message", "sora_remix"}
     bot_events = set(manifest()["settings"]["event_subscriptions"]["bot_events"])
     as_events = {event.split(".")[0] for event in bot_events} - {"function_executed"}
-    assert code["event"] == as_events == {"message", "reaction_added"}
+    assert code["event"] == as_events == {"message", "reaction_added", "app_home_opened"}
     assert code["function"] == set(manifest()["functions"]) == {"sora_make_video"}
     assert "function_executed" in bot_events
 
@@ -133,6 +135,17 @@ def test_the_workflow_step_is_declared_as_slack_wants_it() -> None:
         == set(outputs["properties"])
         == set(outputs["required"])
     )
+
+
+def test_the_home_tab_is_enabled_and_listened_to() -> None:
+    """views.publish answers `not_enabled` unless the manifest enables the Home tab, and
+    the bot publishes only on `app_home_opened`, which must be subscribed to."""
+    home = manifest()["features"]["app_home"]
+    assert home["home_tab_enabled"] is True
+    assert home["messages_tab_enabled"] is True  # Home answers go by DM
+    assert "app_home_opened" in manifest()["settings"]["event_subscriptions"]["bot_events"]
+    assert "app_home_opened" in registrations()["event"]
+    assert "views_publish" in methods_called()
 
 
 def test_scopes_are_exactly_what_the_code_needs() -> None:

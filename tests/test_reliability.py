@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from typing import Any
 
 import pytest
 from rig import fast_emulator_config
@@ -126,7 +127,12 @@ async def test_every_kind_of_slack_delivery_twice_makes_no_duplicate(tmp_path: P
         await rig.wait_state(2, S.DELIVERED)
 
         await rig.command("")
-        view = next(v for v in rig.fake.views.values() if v["callback_id"] == ui.VIEW_OPTIONS)
+
+        async def opened() -> dict[str, Any] | None:  # the listener opens it after the ack
+            forms = [v for v in rig.fake.views.values() if v["callback_id"] == ui.VIEW_OPTIONS]
+            return forms[0] if forms else None
+
+        view = await until(opened, 5, "the form never opened")
         values = {"prompt": {"prompt_input": {"type": "plain_text_input", "value": "a kite"}}}
         submission = rig.fake.view_submission(view, "U1", values)
         await rig.send("interactive", submission)

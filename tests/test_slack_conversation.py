@@ -7,6 +7,7 @@ The helpers at the top are shared by the other ``test_slack_<topic>.py`` files.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -79,11 +80,14 @@ async def answer(
     rig: SlackRig, text: str, thread: str, user: str = "U1", channel: str = "C1"
 ) -> str:
     """Reply ``text`` in a thread and return what the bot says next in that thread."""
-    before = len(await bot_replies_after(rig, channel, thread, 0))
+    # By ts, not by count: a reply the bot deletes meanwhile (a deleted video's share)
+    # would hide the answer from a count.
+    before = {m.ts for m in await bot_replies_after(rig, channel, thread, 0)}
     await reply(rig, text, thread, user=user, channel=channel)
 
     async def new() -> list[Any] | None:
-        return (await bot_replies_after(rig, channel, thread, 0))[before:] or None
+        replies = await bot_replies_after(rig, channel, thread, 0)
+        return [m for m in replies if m.ts not in before] or None
 
     return said(await until(new, 5, f"no answer to {text!r}"))
 
@@ -143,7 +147,8 @@ async def test_remix_chain_and_branch_in_one_thread(tmp_path: Path) -> None:
             assert made.prompt == child.prompt  # the change alone is the prompt
             assert (child.size, child.seconds) == (v1.size, v1.seconds)
         shares = rig.shares("C1", thread)
-        comments = [m.text for m in shares]
+        # Each share names its requester first ("<@U1> your video is ready: "), once.
+        comments = [re.sub(r"^<@U\w+> your video is ready: ", "", m.text) for m in shares]
         assert len(shares) == 4
         assert comments[1].startswith("*v2*")
         assert "remix of v1" in comments[1]
@@ -182,6 +187,12 @@ async def test_remix_of_a_failed_deleted_or_expired_version_is_refused(tmp_path:
         await reply(rig, "remix: [[moderation_blocked]] with a monster", thread)
         failed = await rig.wait_state(2, S.FAILED)
         assert failed.version_label == "v2"
+        notice = "<@U1> v2 failed"  # the requester's one failure notice, in the thread
+
+        async def noticed() -> bool:
+            return any(notice in m.text for m in await bot_replies_after(rig, "C1", thread, 0))
+
+        await until(noticed, 5, "no failure notice")
         said_v2 = await answer(rig, "remix v2: a smaller monster", thread)
         assert "Cannot remix v2: it failed and has no video" in said_v2
 

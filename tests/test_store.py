@@ -15,6 +15,7 @@ import pytest
 from bot.store import (
     ALLOWED_TRANSITIONS,
     LATEST_VERSION,
+    MIGRATIONS,
     TERMINAL,
     UNFINISHED,
     DuplicateJob,
@@ -120,6 +121,7 @@ async def test_open_creates_directory_file_and_latest_schema(db_path: Path) -> N
     assert sql(db_path, "SELECT COUNT(*) FROM jobs") == [(0,)]
     assert sql(db_path, "PRAGMA user_version") == [(LATEST_VERSION,)]
     assert LATEST_VERSION >= 8  # v8: held requests (renumbered at merges; never pinned)
+    assert len(MIGRATIONS) == LATEST_VERSION
     assert sql(db_path, "PRAGMA journal_mode") == [("wal",)]
 
 

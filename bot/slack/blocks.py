@@ -162,10 +162,16 @@ def status_line(job: Job, position: int | None) -> str:
     return f":wastebasket: Deleted{by}{kept}"
 
 
-def job_card(job: Job, position: int | None = None, parent_label: str | None = None) -> Message:
-    """The card a job lives in: who asked, what, the settings, and where it stands."""
+def job_card(
+    job: Job, position: int | None = None, parent_label: str | None = None, *, quiet: bool = False
+) -> Message:
+    """The card a job lives in: who asked, what, the settings, and where it stands.
+    ``quiet``: the card's first post, which names nobody (a new message that mentions the
+    requester would notify them; the delivery does that, once: bot.slack.notices). Edits
+    do not notify, so every later version names them."""
     origin = f", a remix of {parent_label}" if parent_label else ""
-    header = f":clapper: *<@{job.requester_id}>* asked for a video{origin}"
+    who = "*New request*:" if quiet else f"*<@{job.requester_id}>*"
+    header = f":clapper: {who} asked for a video{origin}"
     blocks: Blocks = [
         _mrkdwn(f"{header}\n{quote(job.prompt)}"),
         _context(settings_line(job)),
@@ -180,18 +186,29 @@ def job_card(job: Job, position: int | None = None, parent_label: str | None = N
     if buttons:
         blocks.append({"type": "actions", "block_id": f"job-{job.id}", "elements": buttons})
     status = status_line(job, position).split(" ", 1)[-1]
-    text = clip(f"Video for <@{job.requester_id}>: {status}: {escape(job.prompt)}", 3000)
+    whom = "" if quiet else f" for <@{job.requester_id}>"
+    text = clip(f"Video{whom}: {status}: {escape(job.prompt)}", 3000)
     return Message(text, blocks)
 
 
-def upload_comment(job: Job, parent_label: str | None = None) -> str:
-    """The initial comment of the uploaded MP4 (plain text with mrkdwn)."""
+def upload_comment(job: Job, parent_label: str | None = None, *, mention: str | None = None) -> str:
+    """The initial comment of the uploaded MP4 (plain text with mrkdwn); ``mention``: the
+    user to notify (bot.slack.notices), named first."""
     origin = f" · remix of {parent_label}" if parent_label else ""
+    ping = f"<@{mention}> your video is ready: " if mention else ""
     return clip(
-        f"*{job.version_label or 'v1'}* · {job.size} · {job.seconds} s{origin} · "
+        f"{ping}*{job.version_label or 'v1'}* · {job.size} · {job.seconds} s{origin} · "
         f"`{job.video_id}`\nReply `remix: what to change` in this thread for the next version.",
         3000,
     )
+
+
+def failure_notice(job: Job) -> Message:
+    """The one reply that tells a requester their video failed (bot.slack.notices)."""
+    label = job.version_label or "your video"
+    reason = escape(clip(job.error_message or "no reason given", 500))
+    text = f"<@{job.requester_id}> {label} failed: {reason}"
+    return Message(clip(text, 3000), [_mrkdwn(f":warning: {text}")])
 
 
 def video_title(job: Job) -> str:

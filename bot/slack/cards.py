@@ -101,7 +101,7 @@ class Cards:
             self._places = (self.clock(), places)
         return places.get(job.id)
 
-    async def render(self, job: Job, position: int | None) -> ui.Message:
+    async def render(self, job: Job, position: int | None, *, quiet: bool = False) -> ui.Message:
         if job.variant_group:  # one card for the group: every variant as it is now
             group = await self.store.jobs_in_group(job.variant_group)
             places = {j.id: await self.place(j) for j in group if j.state == S.QUEUED}
@@ -109,7 +109,7 @@ class Cards:
         if job.state == S.QUEUED and position is None:
             position = await self.place(job)
         shown = position if job.state == S.QUEUED else None
-        return ui.job_card(job, shown, await self.parent_label(job))
+        return ui.job_card(job, shown, await self.parent_label(job), quiet=quiet)
 
     # -- posting --------------------------------------------------------------------------
 
@@ -139,7 +139,11 @@ class Cards:
         label = fresh.version_label or await self.store.next_version_label(
             fresh.channel_id, fresh.thread_ts
         )
-        message = await self.render(dataclasses.replace(fresh, version_label=label), None)
+        labelled = dataclasses.replace(fresh, version_label=label)
+        # Posted quiet (naming nobody, so nobody is notified now); the digest kept is the
+        # full card's, so no edit is spent on the name alone: the next edit adds it.
+        message = await self.render(labelled, None, quiet=True)
+        full = await self.render(labelled, None)
         kwargs: dict[str, Any] = {"thread_ts": fresh.thread_ts} if fresh.thread_ts else {}
         resp = await self.client.chat_postMessage(
             channel=fresh.channel_id,
@@ -153,7 +157,7 @@ class Cards:
             fresh.id, card_ts=str(resp["ts"]), thread_ts=fresh.thread_ts
         )
         posted = await self.store.update_job(
-            posted.id, card_shown=str(fresh.state), card_digest=digest(message)
+            posted.id, card_shown=str(fresh.state), card_digest=digest(full)
         )
         self._shown[posted.id] = (posted.card_shown, posted.card_digest)
         await self.show(posted, None)  # what changed while it was posted (usually nothing)

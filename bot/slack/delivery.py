@@ -39,8 +39,10 @@ from bot.jobs.delivery import Remember
 from bot.slack import blocks as ui
 from bot.slack.cards import Cards
 from bot.slack.errors import PERMANENT
+from bot.slack.notices import Notices
+from bot.slack.thumbnails import Thumbnails
 from bot.sora.retry import backoff
-from bot.store import Job, Store
+from bot.store import Job, JobState, Store
 
 log = logging.getLogger(__name__)
 CHUNK = 1024 * 1024
@@ -65,6 +67,9 @@ class SlackDelivery:
         share_wait: float = 10.0,
         share_give_up: float = 900.0,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        notices: Notices | None = None,
+        thumbnails: Thumbnails | None = None,
+        on_change: Callable[[Job], None] | None = None,
     ) -> None:
         self.client = client
         self.store = store
@@ -73,6 +78,9 @@ class SlackDelivery:
         self.share_wait = share_wait
         self.share_give_up = share_give_up
         self.sleep = sleep
+        self.notices = notices  # the requester's one mention per video (bot.slack.notices)
+        self.thumbnails = thumbnails  # the first frame, private, for the Home tab
+        self.on_change = on_change  # told every update (the Home tab publisher filters)
         # files.completeUploadExternal is not idempotent: a dropped connection is not
         # retried blindly (a 429 is: nothing was done); the caller decides with what it knows.
         self._once = copy.copy(client)
@@ -81,6 +89,10 @@ class SlackDelivery:
         ]
 
     async def job_updated(self, job: Job, queue_position: int | None) -> None:
+        if self.on_change is not None:
+            self.on_change(job)
+        if job.state == JobState.FAILED and self.notices is not None:
+            await self.notices.failed(job)
         if not job.card_ts:  # a job queued just before a crash, or by a listener that died
             self.cards.ensure_soon(job)  # in its channel's turn; the runner does not wait
             return
@@ -89,14 +101,15 @@ class SlackDelivery:
     async def deliver(self, job: Job, artifacts: Artifacts, remember: Remember) -> None:
         try:
             job = await self.cards.ensure(job)
-            if job.slack_file_id and await self._resume(job):
-                return
-            await self._upload(job, artifacts, remember)
+            if not (job.slack_file_id and await self._resume(job)):
+                await self._upload(job, artifacts, remember)
         except SlackApiError as exc:
             error = _error(exc)
             if error in PERMANENT:
                 raise DeliveryRefused(PERMANENT[error]) from exc
             raise
+        if self.thumbnails is not None and artifacts.thumbnail is not None:
+            await self.thumbnails.keep(job, artifacts.thumbnail)  # never raises
 
     async def delivered_already(self, job: Job) -> bool:
         """Is the video seen shared in the job's channel (or removed in Slack since)?
@@ -121,6 +134,8 @@ class SlackDelivery:
                 self.client.chat_delete(channel=job.channel_id, ts=job.video_message_ts),
                 "message_not_found",
             )
+        if self.thumbnails is not None:
+            await self.thumbnails.remove(job)
 
     # -- the upload ---------------------------------------------------------------------
 
@@ -157,6 +172,11 @@ class SlackDelivery:
     async def _complete(self, job: Job) -> Job:
         parent = await self.cards.parent_label(job)
         first = job.completion_sent_at is None
+        file_id = job.slack_file_id
+        assert file_id is not None
+        mention = None
+        if self.notices is not None:  # claimed before it is sent, like completion_sent_at
+            mention = await self.notices.done_mention(job, file_id)
         if first:  # written before it is sent: its answer may be lost after it took effect
             job = await self.store.update_job(job.id, completion_sent_at=time.time())
         try:
@@ -164,11 +184,13 @@ class SlackDelivery:
                 files=[{"id": job.slack_file_id, "title": ui.video_title(job)}],
                 channel_id=job.channel_id,
                 thread_ts=job.thread_ts or job.card_ts,
-                initial_comment=ui.upload_comment(job, parent),
+                initial_comment=ui.upload_comment(job, parent, mention=mention),
             )
         except SlackApiError as exc:
             if first and _refused(exc):  # Slack answered and did nothing
                 await self.store.update_job(job.id, completion_sent_at=None)
+                if self.notices is not None:
+                    await self.notices.not_shared(job, file_id)
             raise
         return job
 
@@ -216,6 +238,8 @@ class SlackDelivery:
                 file_id,
                 self.share_give_up,
             )
+            if self.notices is not None:
+                await self.notices.not_shared(job, file_id)  # the next file may carry it
             return False
         return True
 

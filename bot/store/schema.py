@@ -166,6 +166,28 @@ _V10_VARIANTS: Migration = (
     WHERE variant_group IS NOT NULL
     """,
 )
+# v11: Slack-native bits kept per person and per job, outside the jobs table. user_settings:
+# each person's choices (notify: mention them when their video is done or failed).
+# job_notices: the Slack file whose share carries the requester's mention (claimed before
+# the completion is sent, so a retry, a restart or a re-upload never mentions twice), when
+# the failure notice was claimed, and the private first-frame image shown on the Home tab.
+_V11_NOTICES_HOME: Migration = (
+    """
+    CREATE TABLE user_settings (
+        user_id TEXT PRIMARY KEY,
+        notify INTEGER NOT NULL DEFAULT 1 CHECK (notify IN (0, 1)),
+        updated_at REAL NOT NULL
+    ) WITHOUT ROWID
+    """,
+    """
+    CREATE TABLE job_notices (
+        job_id INTEGER PRIMARY KEY REFERENCES jobs (id),
+        mention_file_id TEXT,
+        failure_noticed_at REAL,
+        thumb_file_id TEXT
+    )
+    """,
+)
 
 MIGRATIONS: tuple[Migration, ...] = (
     _V1_JOBS,
@@ -178,6 +200,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _V8_HELD,
     _V9_WORKFLOW_STEP,
     _V10_VARIANTS,
+    _V11_NOTICES_HOME,
 )
 LATEST_VERSION = len(MIGRATIONS)
 

@@ -30,6 +30,7 @@ from .models import (
     StaleState,
     job_from_row,
 )
+from .people import PeopleStore
 from .queries import BILLABLE, NEXT_LABEL_SQL, StoreQueries
 from .schema import connect
 
@@ -57,7 +58,7 @@ def _expected(expect: JobState | Collection[JobState] | None) -> frozenset[JobSt
     return frozenset(JobState(s) for s in expect)
 
 
-class Store(VariantGroups, HeldRequests, StoreQueries):
+class Store(VariantGroups, HeldRequests, StoreQueries, PeopleStore):
     """The job queue and source of truth. See the package docstring."""
 
     @classmethod

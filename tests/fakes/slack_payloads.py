@@ -249,3 +249,43 @@ class PayloadsMixin(SocketMixin):
                 }
             ],
         }
+
+    def app_home_opened(self, user: str = "U1", tab: str = "home") -> dict[str, Any]:
+        """An `app_home_opened` event envelope body; `view` once a Home was published."""
+        self._ensure_user(user)
+        event: dict[str, Any] = {
+            "type": "app_home_opened",
+            "user": user,
+            "channel": "D" + user[1:],
+            "tab": tab,
+            "event_ts": f"{time.time():.6f}",
+        }
+        published = self.views.get(f"VHOME{user}")
+        if published is not None:
+            event["view"] = published
+        return self._event_envelope(event)
+
+    def home_action(self, action_id: str, value: str, user: str = "U1") -> dict[str, Any]:
+        """A button press on the person's published Home tab (no channel, no message)."""
+        view = self.views.get(f"VHOME{user}") or {"id": f"VHOME{user}", "type": "home"}
+        return {
+            "type": "block_actions",
+            "user": self._user(user),
+            "api_app_id": self.app_id,
+            "token": "legacy-verification-token",
+            "container": {"type": "view", "view_id": view["id"]},
+            "trigger_id": self.new_trigger_id(user),
+            "team": self._team(),
+            "enterprise": None,
+            "is_enterprise_install": False,
+            "view": view,
+            "actions": [
+                {
+                    "action_id": action_id,
+                    "block_id": uuid.uuid4().hex[:5],
+                    "value": value,
+                    "type": "button",
+                    "action_ts": f"{time.time():.6f}",
+                }
+            ],
+        }

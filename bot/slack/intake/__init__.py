@@ -3,8 +3,9 @@
 Listeners parse Slack's payload, call one method here, and carry out what it returns: an
 ``Answer`` that says where it goes (privately to the person, or in the thread), a ``Form``
 to open, or None (nothing to say). Only this package reaches the store and the runner.
-One module per action (``start``, ``remix``, ``remove``, ``report``) behind this facade,
-with the rules they share (allow-list, limits, who may manage a video) in ``rules``.
+One module per action (``start``, ``remix``, ``remove``, ``report``, ``home`` for the Home
+tab) behind this facade, with the rules they share (allow-list, limits, who may manage a
+video) in ``rules``.
 """
 
 from __future__ import annotations
@@ -21,7 +22,10 @@ from bot.slack import spend_blocks
 from bot.slack.cards import Cards
 from bot.slack.channels import ChannelKinds
 from bot.slack.files import ImageFetcher
+from bot.slack.home import HomePublisher
+from bot.slack.home_blocks import HomePage, new_video_modal
 from bot.slack.intake.answer import Answer, Ask, Form, To, in_thread, private
+from bot.slack.intake.home import HomeDesk, PoolHealth
 from bot.slack.intake.remix import Remixer
 from bot.slack.intake.remove import remove
 from bot.slack.intake.report import REPORTS, report
@@ -46,6 +50,8 @@ class Intake:
         channels: ChannelKinds,
         images: ImageFetcher,
         clock: Callable[[], float] = time.time,
+        home: HomePublisher | None = None,
+        pool_health: PoolHealth | None = None,
     ) -> None:
         self.store = store
         self.runner = runner
@@ -62,6 +68,17 @@ class Intake:
         self.remixer = Remixer(store=store, runner=runner, rules=self.rules, starter=self.starter)
         self.steps = StepStarter(starter=self.starter)
         self.spend = Spend(settings=settings, store=store, rules=self.rules, starter=self.starter)
+        self.home = home
+        self.desk = HomeDesk(
+            store=store,
+            rules=self.rules,
+            cards=cards,
+            runner=runner,
+            remixer=self.remixer,
+            pool_health=pool_health,
+        )
+        if home is not None:
+            home.source = self.home_page
 
     # -- rules a listener answers with before it acks -------------------------------------
 
@@ -207,3 +224,37 @@ class Intake:
         """``list``, ``queue`` or ``usage``, privately."""
         message = await report(self.store, self.rules, name, user=user, team_domain=team_domain)
         return private(message, channel)
+
+    # -- the Home tab ---------------------------------------------------------------------
+
+    def home_opened(self, user: str) -> None:
+        """``user`` opened the Home tab: it is published soon (coalesced, paced)."""
+        if self.home is not None:
+            self.home.opened(user)
+
+    async def home_page(self, user: str, offset: int, workspace_url: str | None) -> HomePage:
+        return await self.desk.page(user, offset=offset, workspace_url=workspace_url)
+
+    def home_form(self) -> Form:
+        """The New video form opened from Home (it asks where the video goes)."""
+        return Form(new_video_modal())
+
+    async def home_remix(self, *, user: str, job_value: Any) -> Form | Answer | None:
+        return await self.desk.remix(user, job_value)
+
+    async def home_remove(self, *, user: str, job_value: Any) -> Answer | None:
+        answer = await self.desk.remove(user, job_value)
+        self._refresh(user)
+        return answer
+
+    async def home_notices(self, *, user: str, value: Any) -> None:
+        await self.desk.set_notices(user, value)
+        self._refresh(user)
+
+    def home_more(self, *, user: str, value: Any) -> None:
+        if self.home is not None and user:
+            self.home.show_page(user, small_int(value) or 0)
+
+    def _refresh(self, user: str) -> None:
+        if self.home is not None:
+            self.home.refresh(user)

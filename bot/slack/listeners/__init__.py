@@ -16,6 +16,7 @@ from bot.slack.listeners import (
     actions,
     command,
     events,
+    home,
     shortcuts,
     spend,
     steps,
@@ -25,5 +26,5 @@ from bot.slack.listeners import (
 
 
 def register_all(app: AsyncApp, *, intake: Intake) -> None:
-    for module in (command, views, actions, shortcuts, events, spend, steps, variants):
+    for module in (command, views, actions, shortcuts, events, home, spend, steps, variants):
         module.register(app, intake=intake)

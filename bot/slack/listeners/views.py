@@ -9,6 +9,7 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.slack import blocks as ui
+from bot.slack.home_blocks import WHERE
 from bot.slack.intake import Ask, Intake
 from bot.slack.listeners.common import metadata, selected, send, value
 from bot.slack.parse import FormErrors, change_problem, parse_form, small_int
@@ -26,7 +27,8 @@ class Views:
     ) -> None:
         prompt = str(value(view, ui.PROMPT).get("value") or "")
         meta = metadata(view)
-        channel = str(meta.get("c") or "")
+        # From Home the form asks where the video goes (home_blocks.WHERE).
+        channel = str(meta.get("c") or value(view, WHERE).get("selected_conversation") or "")
         shape, seconds = selected(view, ui.SHAPE), selected(view, ui.SECONDS)
         parsed = parse_form(prompt, shape, None if seconds is None else str(seconds))
         if isinstance(parsed, FormErrors):
