@@ -89,7 +89,7 @@ async def answer(
         replies = await bot_replies_after(rig, channel, thread, 0)
         return [m for m in replies if m.ts not in before] or None
 
-    return said(await until(new, 5, f"no answer to {text!r}"))
+    return said(await until(new, 10, f"no answer to {text!r}"))
 
 
 async def quiet(rig: SlackRig) -> None:
