@@ -69,6 +69,10 @@ class Database(ABC):
         """A read outside any write transaction."""
 
     @abstractmethod
+    async def ping(self) -> None:
+        """Raise unless the database answers a query now; never waits long."""
+
+    @abstractmethod
     async def schema_version(self) -> int: ...
 
     @abstractmethod

@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from functools import lru_cache
 from typing import Any, Self
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 import psycopg
 from psycopg import AsyncConnection, AsyncCursor
@@ -34,6 +34,7 @@ from .pg_schema import pg_migrate, pg_version
 DEFAULT_POOL_SIZE = 10
 POOL_WAIT_SECONDS = 10.0  # a query waits this long for a free connection, then fails
 CONNECT_TIMEOUT_SECONDS = 10
+PING_WAIT_SECONDS = 3.0  # /healthz answers within this when the database is gone
 
 SCHEMES = ("postgresql", "postgres")
 
@@ -55,6 +56,22 @@ def redact_url(url: str) -> str:
         [(k, "***" if k == "password" else v) for k, v in parse_qsl(parts.query)], safe="*"
     )
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def scrub(text: str, url: str) -> str:
+    """``text`` (an error message about ``url``) with the URL's password taken out, in
+    case a driver quoted it (libpq quotes a bad URL's parts)."""
+    secrets: set[str] = set()
+    try:
+        parts = urlsplit(url)
+        if parts.password:
+            secrets |= {parts.password, unquote(parts.password)}
+        secrets |= {v for k, v in parse_qsl(parts.query) if k == "password" and v}
+    except ValueError:
+        return "(a message about an unparseable database URL, not shown)"
+    for secret in sorted(secrets, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text.replace(url, redact_url(url))
 
 
 def check_url(url: str) -> None:
@@ -152,7 +169,7 @@ class PostgresDatabase(Database):
                 url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_SECONDS
             )
         except psycopg.Error as exc:
-            raise StoreError(f"cannot connect to {shown}: {exc}") from exc
+            raise StoreError(f"cannot connect to {shown}: {scrub(str(exc), url)}") from None
         async with conn:
             await pg_migrate(conn)
         pool: AsyncConnectionPool[AsyncConnection[Any]] = AsyncConnectionPool(
@@ -176,6 +193,10 @@ class PostgresDatabase(Database):
     async def rows(self, sql: str, params: Iterable[Any] = ()) -> list[Row]:
         async with self._pool.connection() as conn:
             return await _fetch(conn, sql, params)
+
+    async def ping(self) -> None:
+        async with self._pool.connection(timeout=PING_WAIT_SECONDS) as conn:
+            await conn.execute("SELECT 1")
 
     async def schema_version(self) -> int:
         async with self._pool.connection() as conn:

@@ -66,7 +66,7 @@ def _marks(n: int) -> str:
 class StoreQueries(StoreBase):
     async def ping(self) -> None:
         """Raise unless the database answers a query now (``/healthz``)."""
-        await self._scalar("SELECT 1")
+        await self._db.ping()
 
     async def get_job(self, job_id: int) -> Job | None:
         return await self._job(f"{SELECT_JOBS} WHERE id = ?", (job_id,))

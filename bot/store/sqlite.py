@@ -65,6 +65,9 @@ class SqliteDatabase(Database):
         async with self._lock:
             return list(await self._conn.execute_fetchall(sql, tuple(params)))
 
+    async def ping(self) -> None:
+        await self.rows("SELECT 1")
+
     async def schema_version(self) -> int:
         async with self._lock:
             return await user_version(self._conn)
