@@ -22,7 +22,7 @@ from dotenv.parser import parse_stream
 
 from bot.placeholders import placeholder_problems
 
-Command = Literal["run", "demo", "check", "emulator", "healthcheck"]
+Command = Literal["run", "demo", "check", "emulator", "healthcheck", "migrate-db"]
 _T = TypeVar("_T")
 _COMMANDS = get_args(Command)
 _TRUE = frozenset({"1", "true", "yes", "on"})
