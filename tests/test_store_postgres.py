@@ -17,10 +17,14 @@ import httpx
 import psycopg
 import pytest
 from aiohttp import web
+from fakes.slack import FakeSlack
 from pg import PASSWORD, PgCluster
+from rig import fast_emulator_config
+from slackrig import manifest_scopes, run_bot
 from test_check import check, settings, world
 
 from bot.config import ConfigError, Secret, Settings
+from bot.emulator import Emulator
 from bot.metrics import healthz_handler
 from bot.store import (
     PG_LATEST_VERSION,
@@ -305,3 +309,26 @@ async def test_one_of_many_replicas_racing_a_transition_wins(pg_url: str) -> Non
     finally:
         for store in replicas:
             await store.close()
+
+
+# -- the bot itself on PostgreSQL -----------------------------------------------------------------
+
+
+async def test_the_bot_runs_on_postgresql_and_resumes_there(tmp_path: Path, pg_url: str) -> None:
+    fake = FakeSlack(member_channels={"C1"}, scopes=manifest_scopes())
+    emulator = Emulator(fast_emulator_config())
+    on_postgres = {"database_url": Secret(pg_url)}
+    async with fake.serve(), emulator.serve():
+        async with run_bot(fake, emulator, tmp_path, **on_postgres) as rig:
+            assert rig.runtime.store.backend == "postgresql"
+            await rig.command("a corgi whose job is a PostgreSQL row")
+            await rig.wait_state(1, JobState.RUNNING)
+            # Committed: another connection (another replica) sees the row.
+            assert sql(pg_url, "SELECT id FROM jobs") == [(1,)]
+            await rig.runtime.runner.stop(grace=0.0)  # stops while the video is made
+        async with run_bot(fake, emulator, tmp_path, **on_postgres) as again:
+            job = await again.wait_state(1, JobState.DELIVERED)
+            assert job.version_label == "v1"
+            assert len(again.shares("C1", job.card_ts or "")) == 1
+            assert emulator.create_calls == 1
+    assert not (tmp_path / "bot.db").exists()  # SQLite was never opened
