@@ -32,7 +32,10 @@ def test_every_variable_is_documented() -> None:
 
 
 def commands() -> list[str]:
-    blocks = re.findall(r"```(?:sh)?\n(.*?)```", README, re.S)
+    # Every fenced block is matched (an ```sql one too, or the fences pair up wrongly);
+    # commands are looked for in the shell ones.
+    fenced = re.findall(r"```(\w*)\n(.*?)```", README, re.S)
+    blocks = [body for lang, body in fenced if lang in ("", "sh")]
     lines = [line.strip() for block in blocks for line in block.splitlines()]
     found = []
     for line in lines:
