@@ -332,3 +332,11 @@ async def test_the_bot_runs_on_postgresql_and_resumes_there(tmp_path: Path, pg_u
             assert len(again.shares("C1", job.card_ts or "")) == 1
             assert emulator.create_calls == 1
     assert not (tmp_path / "bot.db").exists()  # SQLite was never opened
+
+
+async def test_a_nul_in_text_is_kept_as_a_replacement_character(pg_url: str) -> None:
+    # PostgreSQL text cannot hold U+0000 (SQLite can); a Slack payload may carry one.
+    async with await Store.open_postgres(pg_url) as store:
+        job = await store.create_job(replace(new(), prompt="a\x00b", thread_ts="1.\x00"))
+        assert (job.prompt, job.thread_ts) == ("a\ufffdb", "1.\ufffd")
+        assert [j.id for j in await store.jobs_in_thread("C1", "1.\x00")] == [job.id]

@@ -18,7 +18,6 @@ from __future__ import annotations
 import enum
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
-from functools import lru_cache
 from typing import Any, Self
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
@@ -105,7 +104,6 @@ def _row_factory(cursor: AsyncCursor[Any]) -> RowMaker[_PgRow]:
     return make
 
 
-@lru_cache(maxsize=512)
 def _sql(sql: str) -> bytes:
     """The Store's ``?`` placeholders as psycopg's ``%s`` (the Store's SQL has no ``%``)."""
     if "%" in sql:
@@ -119,6 +117,9 @@ def _param(value: Any) -> Any:
         return int(value)
     if isinstance(value, enum.Enum):
         return value.value
+    if isinstance(value, str) and "\x00" in value:
+        # PostgreSQL text cannot hold NUL (SQLite can): keep the job, mark where it was.
+        return value.replace("\x00", "\ufffd")
     return value
 
 
