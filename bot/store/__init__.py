@@ -44,6 +44,7 @@ Unknown or store-kept field names raise ``TypeError``; bad values (progress outs
 seconds < 1) raise ``ValueError``.
 """
 
+from .leases import Lease, LeaseLost
 from .models import (
     ALLOWED_TRANSITIONS,
     TERMINAL,
@@ -81,6 +82,8 @@ __all__ = [
     "JobKind",
     "JobNotFound",
     "JobState",
+    "Lease",
+    "LeaseLost",
     "LimitReached",
     "Limits",
     "NewJob",

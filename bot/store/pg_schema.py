@@ -89,7 +89,20 @@ _V1_JOBS: Migration = (
     "CREATE INDEX events_by_expiry ON events (expires_at)",
 )
 
-PG_MIGRATIONS: tuple[Migration, ...] = (_V1_JOBS,)
+# v2: job leases for replicas (leases.py): who holds a job until when, and the fencing
+# token of the newest claim.
+_V2_LEASES: Migration = (
+    """
+    CREATE TABLE job_leases (
+        job_id BIGINT PRIMARY KEY REFERENCES jobs (id),
+        holder TEXT NOT NULL,
+        lease_until DOUBLE PRECISION NOT NULL,
+        token BIGINT NOT NULL CHECK (token > 0)
+    )
+    """,
+)
+
+PG_MIGRATIONS: tuple[Migration, ...] = (_V1_JOBS, _V2_LEASES)
 PG_LATEST_VERSION = len(PG_MIGRATIONS)
 
 _VERSION_TABLE = """

@@ -10,6 +10,7 @@ from typing import Any, Self
 
 from ._base import COLUMNS_SQL, SELECT_JOBS, Clock
 from ._db import LockSpace, Tx
+from .leases import Lease, StoreLeases
 from .models import (
     ALLOWED_TRANSITIONS,
     MANAGED_COLUMNS,
@@ -56,7 +57,7 @@ def _expected(expect: JobState | Collection[JobState] | None) -> frozenset[JobSt
     return frozenset(JobState(s) for s in expect)
 
 
-class Store(StoreQueries):
+class Store(StoreQueries, StoreLeases):
     """The job queue and source of truth. See the package docstring."""
 
     @classmethod
@@ -161,13 +162,15 @@ class Store(StoreQueries):
         to: JobState,
         *,
         expect: JobState | Collection[JobState] | None = None,
+        fence: Lease | None = None,
         **fields: object,
     ) -> Job:
         """Move a job to state ``to`` and write ``fields`` with it, atomically.
 
         Raises JobNotFound; StaleState when the job's state is not in ``expect`` (if given);
         IllegalTransition when ALLOWED_TRANSITIONS forbids current -> to (including a
-        same-state move); TypeError for an unknown or store-kept field.
+        same-state move); TypeError for an unknown or store-kept field; LeaseLost when
+        ``fence`` (PostgreSQL) is no longer the job's newest lease.
         The store also stamps updated_at; admitted_at on queued -> submitting (cleared when
         a job goes back to queued); delivered_at on -> delivered unless given; deleted_from
         on -> deleted.
@@ -177,6 +180,8 @@ class Store(StoreQueries):
         values = _checked_fields(fields)
         async with self._write() as tx:
             job = await self._tx_job(tx, job_id)
+            if fence is not None:
+                await self._tx_fence(tx, fence)
             if wanted is not None and job.state not in wanted:
                 raise StaleState(job, wanted)
             if to not in ALLOWED_TRANSITIONS[job.state]:
@@ -193,13 +198,17 @@ class Store(StoreQueries):
                 values["deleted_from"] = job.state.value
             return await self._tx_update(tx, job_id, values)
 
-    async def update_job(self, job_id: int, **fields: object) -> Job:
+    async def update_job(self, job_id: int, *, fence: Lease | None = None, **fields: object) -> Job:
         """Write non-state fields atomically (``state`` is refused: use transition()).
-        With no fields, returns the job unchanged. Raises JobNotFound, TypeError."""
+        With no fields, returns the job unchanged. Raises JobNotFound, TypeError, LeaseLost
+        (``fence`` is no longer the job's newest lease)."""
         if "state" in fields:
             raise TypeError("update_job() cannot change state; use transition()")
         values = _checked_fields(fields)
         async with self._write() as tx:
+            if fence is not None:
+                await self._tx_job(tx, job_id)  # the job row first, as everywhere
+                await self._tx_fence(tx, fence)
             if not values:
                 return await self._tx_job(tx, job_id)
             values["updated_at"] = self._clock()
