@@ -46,10 +46,15 @@ ORDER BY j.id LIMIT ?
 FOR UPDATE OF j SKIP LOCKED
 """
 
+# The SELECT above read the leases as of its start: a claim that committed since (on a job
+# row it no longer held locked) is invisible to it. So taking the lease checks again, on
+# the newest lease row (ON CONFLICT locks it and sees it as committed): no row comes back
+# when someone else's lease is live, and the job is skipped.
 _TAKE = """
 INSERT INTO job_leases (job_id, holder, lease_until, token) VALUES (?, ?, ?, 1)
 ON CONFLICT (job_id) DO UPDATE SET holder = EXCLUDED.holder,
     lease_until = EXCLUDED.lease_until, token = job_leases.token + 1
+    WHERE job_leases.lease_until < ?
 RETURNING job_id, holder, token, lease_until
 """
 
@@ -82,8 +87,8 @@ class StoreLeases(StoreBase):
             )
             leases = []
             for row in rows:
-                taken = await tx.rows(_TAKE, (int(row[0]), holder, now + ttl))
-                leases.append(_lease(taken[0]))
+                taken = await tx.rows(_TAKE, (int(row[0]), holder, now + ttl, now))
+                leases.extend(_lease(r) for r in taken)
             return leases
 
     async def renew_lease(self, lease: Lease, ttl: float) -> Lease:
