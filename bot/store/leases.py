@@ -85,7 +85,7 @@ class StoreLeases(StoreBase):
                 _CLAIMABLE.format(states=marks),
                 (*(JobState(s).value for s in states), now, limit),
             )
-            leases = []
+            leases: list[Lease] = []
             for row in rows:
                 taken = await tx.rows(_TAKE, (int(row[0]), holder, now + ttl, now))
                 leases.extend(_lease(r) for r in taken)
