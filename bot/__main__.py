@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from bot.config import Command, ConfigError, Settings
 from bot.logs import setup_logging
@@ -226,7 +226,7 @@ def _secrets(settings: Settings) -> list[str]:
     if settings.database_url is not None:  # the URL's password alone, too
         with contextlib.suppress(ValueError):
             password = urlsplit(settings.database_url.reveal()).password
-            found += [password] if password else []
+            found += [password, unquote(password)] if password else []
     return found
 
 
