@@ -26,6 +26,7 @@ BENCHES = (
     ("Scale", "scale.py", [], ["--jobs", "200"]),
     ("HTTP mode under a flood", "http_flood.py", [], ["--requests", "50"]),
     ("Cards under load", "cards_under_load.py", [], ["--quick"]),
+    ("Store backends", "store_backends.py", [], ["--jobs", "100"]),
 )
 GOAL = re.compile(r"(goal[^\n]*?(PASS|FAIL))", re.I)
 

@@ -1,4 +1,4 @@
-"""The ``sora-bot`` command line: run | demo | check | emulator."""
+"""The ``sora-bot`` command line: run | demo | check | emulator | migrate-db | healthcheck."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from bot.config import Command, ConfigError, Settings
 from bot.logs import setup_logging
@@ -54,6 +55,22 @@ def _parser() -> argparse.ArgumentParser:
         "--verbose",
         action="store_true",
         help="also show the libraries' log lines (at SORA_LOG_LEVEL)",
+    )
+    move = sub.add_parser(
+        "migrate-db",
+        help="copy every job of a SQLite file into an empty PostgreSQL database "
+        "(stop the bot first)",
+        formatter_class=fmt,
+    )
+    move.add_argument(
+        "--from", dest="source", type=Path, help="the SQLite file (default: SORA_DB_PATH)"
+    )
+    move.add_argument(
+        "--to",
+        dest="target",
+        metavar="URL",
+        help="postgresql://... (default: SORA_DATABASE_URL; prefer that: a password on the "
+        "command line is visible to other users of the machine)",
     )
     sub.add_parser(
         "healthcheck",
@@ -168,14 +185,49 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
     )
 
 
+async def _migrate_db(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.store import StoreError, redact_url, scrub
+    from bot.store.copying import copy_sqlite_to_postgres
+
+    source: Path = args.source or settings.db_path
+    target = args.target or (settings.database_url.reveal() if settings.database_url else None)
+    if not target:
+        print("sora-bot migrate-db: give --to URL or set SORA_DATABASE_URL", file=sys.stderr)
+        return 2
+    if target.partition("://")[0].lower() not in ("postgresql", "postgres"):
+        print(
+            "sora-bot migrate-db: --to must be a postgresql:// or postgres:// URL "
+            "(value not shown)",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        report = await copy_sqlite_to_postgres(source, target)
+    except (StoreError, OSError, ValueError) as exc:
+        print(f"sora-bot migrate-db: {scrub(str(exc), target)}", file=sys.stderr)
+        return 1
+    print(
+        f"copied {report.jobs} job(s) and {report.events} event key(s) from {source} to "
+        f"PostgreSQL {redact_url(target)}; new jobs continue at id {report.next_id}. "
+        "Set SORA_DATABASE_URL and start the bot."
+    )
+    return 0
+
+
 def _secrets(settings: Settings) -> list[str]:
     values = (
         settings.slack_bot_token,
         settings.slack_app_token,
         settings.slack_signing_secret,
         settings.azure_openai_api_key,
+        settings.database_url,
     )
-    return [v.reveal() for v in values if v is not None]
+    found = [v.reveal() for v in values if v is not None]
+    if settings.database_url is not None:  # the URL's password alone, too
+        with contextlib.suppress(ValueError):
+            password = urlsplit(settings.database_url.reveal()).password
+            found += [password, unquote(password)] if password else []
+    return found
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -192,6 +244,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         with open(args.out / "demo.log", "w", encoding="utf-8") as log_file:  # this run's
             setup_logging(settings.log_level, settings.log_format, log_file, _secrets(settings))
             return _demo(args, settings)
+    if command == "migrate-db":
+        return asyncio.run(_migrate_db(args, settings))
     if command == "healthcheck":
         from bot.healthcheck import healthcheck
 

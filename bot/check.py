@@ -35,7 +35,13 @@ from bot.sora import (
     auth_for,
 )
 from bot.sora.auth import credential_failure
-from bot.store import Store
+from bot.store import (
+    LATEST_VERSION,
+    PG_LATEST_VERSION,
+    open_configured_store,
+    redact_url,
+    scrub,
+)
 
 REQUIRED_SCOPES = (
     "commands",
@@ -271,9 +277,27 @@ PROBE_FIELD_NAMED = re.compile(r"""['"\\](prompt|seconds)['"\\]""")
 
 
 async def _database(settings: Settings) -> str:
+    """Reachable, migrated (opening migrates, as ``run`` would), at which version."""
+    if settings.database_url is not None:
+        where = redact_url(settings.database_url.reveal())
+        try:
+            async with await open_configured_store(settings) as store:
+                version = await store.schema_version()
+                unfinished = len(await store.jobs_to_resume())
+        except Exception as exc:  # psycopg and store errors alike; never the password
+            detail = scrub(str(exc), settings.database_url.reveal())
+            raise CheckFailed(f"PostgreSQL {where}: {detail}") from None
+        return (
+            f"PostgreSQL {where} reachable; schema v{version} (latest v{PG_LATEST_VERSION}); "
+            f"{unfinished} unfinished job(s) to resume"
+        )
     try:
-        async with await Store.open(settings.db_path) as store:
+        async with await open_configured_store(settings) as store:
+            version = await store.schema_version()
             unfinished = len(await store.jobs_to_resume())
     except Exception as exc:  # sqlite3 and OS errors alike: say which file and why
         raise CheckFailed(f"cannot open or create {settings.db_path}: {exc}") from exc
-    return f"{settings.db_path} opens; {unfinished} unfinished job(s) to resume"
+    return (
+        f"{settings.db_path} opens; schema v{version} (latest v{LATEST_VERSION}); "
+        f"{unfinished} unfinished job(s) to resume"
+    )

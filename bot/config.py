@@ -22,7 +22,7 @@ from dotenv.parser import parse_stream
 
 from bot.placeholders import placeholder_problems
 
-Command = Literal["run", "demo", "check", "emulator", "healthcheck"]
+Command = Literal["run", "demo", "check", "emulator", "healthcheck", "migrate-db"]
 _T = TypeVar("_T")
 _COMMANDS = get_args(Command)
 _TRUE = frozenset({"1", "true", "yes", "on"})
@@ -153,6 +153,9 @@ class Settings:
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"
     port: int = 3000
+    # PostgreSQL instead of the SQLite file (a Secret: the URL may carry a password).
+    database_url: Secret | None = None
+    database_pool_size: int = 10
 
     @property
     def socket_mode(self) -> bool:
@@ -234,6 +237,8 @@ class Settings:
             if r.choice("SORA_LOG_FORMAT", _FORMATS, "text") == "json"
             else "text",
             port=r.port("PORT", 3000) or 3000,
+            database_url=r.database_url("SORA_DATABASE_URL"),
+            database_pool_size=r.int_("SORA_DATABASE_POOL_SIZE", 10, 1),
         )
         if problems:
             raise ConfigError(problems)
@@ -334,6 +339,22 @@ class _Reader:
         return self._parse(
             name, frozenset({"wastebasket"}), parse, "reaction names like wastebasket or :x:"
         )
+
+    def database_url(self, name: str) -> Secret | None:
+        """A postgresql:// or postgres:// URL; never shown in a problem (its password)."""
+        raw = self.values.get(name)
+        if raw is None:
+            return None
+        scheme = raw.partition("://")[0].lower() if "://" in raw else ""
+        if scheme not in ("postgresql", "postgres"):
+            plain = re.fullmatch(r"[a-z][a-z0-9+.-]{0,20}", scheme)
+            got = f"got a {scheme}:// URL" if plain else "got no URL scheme"
+            self.problems.append(
+                f"{name} must be a postgresql:// or postgres:// URL ({got}; value not shown: "
+                f"{_HIDDEN}); unset it to keep the SQLite file SORA_DB_PATH"
+            )
+            return None
+        return Secret(raw)
 
     def api_url(self, name: str, default: str) -> str:
         raw = self.values.get(name)

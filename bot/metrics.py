@@ -184,7 +184,7 @@ def healthz_handler(store: Store, slack_connected: Callable[[], Awaitable[bool]]
     async def healthz(_: web.Request) -> web.StreamResponse:
         body: dict[str, Any] = {"ok": True}
         try:
-            await store.count_in_state()
+            await store.ping()
             body["store"] = "ok"
         except Exception as exc:  # any store failure is unhealthy
             body.update(ok=False, store=str(exc))

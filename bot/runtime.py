@@ -36,7 +36,7 @@ from bot.slack.notices import Notices
 from bot.slack.steps import StepCompletion
 from bot.slack.thumbnails import Thumbnails
 from bot.sora import ApiKeyAuth, Auth, SoraClient, auth_for
-from bot.store import Store
+from bot.store import Store, open_configured_store
 
 log = logging.getLogger(__name__)
 EMULATOR_KEY = "emulator-key"
@@ -85,7 +85,7 @@ async def open_runtime(
     share_wait = float(tuning.pop("share_wait", 10.0))
     share_give_up = float(tuning.pop("share_give_up", 900.0))
     async with contextlib.AsyncExitStack() as stack:
-        store = await stack.enter_async_context(await Store.open(settings.db_path))
+        store = await stack.enter_async_context(await open_configured_store(settings))
         http = await stack.enter_async_context(
             httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=10.0))
         )

@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import httpx
+from conftest import OpenStore
 from slackrig import SlackRig, slack_rig, until
 from test_http_mode import http_bot, signed
 from test_slack_conversation import modals, soon, video
@@ -233,11 +234,11 @@ async def test_concurrent_signed_http_requests_are_held_to_both_limits(tmp_path:
 # -- the store: two connections (as two processes would have) at once --------------------------
 
 
-async def test_two_connections_creating_at_once_never_pass_the_limits(tmp_path: Path) -> None:
-    async with (
-        await Store.open(tmp_path / "bot.db") as one,
-        await Store.open(tmp_path / "bot.db") as two,
-    ):
+async def test_two_connections_creating_at_once_never_pass_the_limits(
+    open_store_here: OpenStore,
+) -> None:
+    # On SQLite two connections to one file; on PostgreSQL two pools, as two replicas.
+    async with await open_store_here() as one, await open_store_here() as two:
 
         def new(user: str, i: int, seconds: int = 4) -> NewJob:
             return NewJob(

@@ -59,3 +59,16 @@ def test_no_secret_reaches_the_log_even_in_a_traceback(fmt: str) -> None:
         for line in text.strip().splitlines():
             entry = json.loads(line)
             assert {"time", "level", "logger", "message"} <= set(entry)
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_the_database_url_and_its_password_never_reach_the_log() -> None:
+    from bot.__main__ import _secrets
+
+    url = "postgresql://sora:pa%2Fss-w0rd@db:5432/sora"  # percent-encoded in the URL
+    settings = Settings.from_env(SECRETS | {"SORA_DATABASE_URL": url}, dotenv_path=None)
+    stream = io.StringIO()
+    setup_logging("INFO", "text", stream, _secrets(settings))
+    logging.getLogger("bot.test").warning("lost %s, then pa/ss-w0rd alone", url)
+    assert "w0rd" not in stream.getvalue()
+    assert "***" in stream.getvalue()

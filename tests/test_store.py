@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import OpenStore
 
 from bot.store import (
     ALLOWED_TRANSITIONS,
@@ -53,8 +54,9 @@ def db_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-async def store(db_path: Path, clock: Clock) -> AsyncIterator[Store]:
-    async with await Store.open(db_path, clock=clock) as s:
+async def store(open_store_here: OpenStore, clock: Clock) -> AsyncIterator[Store]:
+    """A Store on SQLite, then on PostgreSQL (every test that takes it runs on both)."""
+    async with await open_store_here(clock=clock) as s:
         yield s
 
 
@@ -195,8 +197,8 @@ async def test_refuses_a_newer_schema(db_path: Path) -> None:
         await Store.open(db_path)
 
 
-async def test_reopen_keeps_every_field(db_path: Path, clock: Clock) -> None:
-    async with await Store.open(db_path, clock=clock) as s:
+async def test_reopen_keeps_every_field(open_store_here: OpenStore, clock: Clock) -> None:
+    async with await open_store_here(clock=clock) as s:
         parent = await job_in(s, S.DELIVERED, video_id="video_parent")
         job = await s.create_job(
             new(
@@ -225,7 +227,7 @@ async def test_reopen_keeps_every_field(db_path: Path, clock: Clock) -> None:
         before = await s.transition(
             job.id, S.DELETED, slack_file_id="F1", video_message_ts="9.9", cleanup_pending=True
         )
-    async with await Store.open(db_path, clock=clock) as s:
+    async with await open_store_here(clock=clock) as s:
         after = await s.get_job(job.id)
     assert after == before
     assert dataclasses.asdict(before) | {"id": 0} == {
@@ -340,8 +342,8 @@ async def test_store_keeps_its_own_stamps(store: Store, clock: Clock) -> None:
 # -- concurrency ----------------------------------------------------------------------------
 
 
-async def test_concurrent_increments_across_two_connections(db_path: Path) -> None:
-    async with await Store.open(db_path) as one, await Store.open(db_path) as two:
+async def test_concurrent_increments_across_two_connections(open_store_here: OpenStore) -> None:
+    async with await open_store_here() as one, await open_store_here() as two:
         job = await one.create_job(new())
         await asyncio.gather(
             *(s.increment_attempts(job.id) for _ in range(40) for s in (one, two)),
@@ -350,8 +352,8 @@ async def test_concurrent_increments_across_two_connections(db_path: Path) -> No
         assert some(await two.get_job(job.id)).attempts == 80
 
 
-async def test_only_one_of_many_racing_transitions_wins(db_path: Path) -> None:
-    async with await Store.open(db_path) as one, await Store.open(db_path) as two:
+async def test_only_one_of_many_racing_transitions_wins(open_store_here: OpenStore) -> None:
+    async with await open_store_here() as one, await open_store_here() as two:
         job = await one.create_job(new())
         results = await asyncio.gather(
             *(
@@ -366,8 +368,8 @@ async def test_only_one_of_many_racing_transitions_wins(db_path: Path) -> None:
     assert all(isinstance(r, StaleState) for r in results if not isinstance(r, Job))
 
 
-async def test_concurrent_set_card_never_repeats_a_label(db_path: Path) -> None:
-    async with await Store.open(db_path) as one, await Store.open(db_path) as two:
+async def test_concurrent_set_card_never_repeats_a_label(open_store_here: OpenStore) -> None:
+    async with await open_store_here() as one, await open_store_here() as two:
         jobs = [await one.create_job(new(thread_ts="100.1")) for _ in range(20)]
         carded = await asyncio.gather(
             *(
@@ -507,8 +509,8 @@ async def test_claim_event_and_expiry(store: Store, clock: Clock) -> None:
         await store.claim_event("Ev3", ttl_seconds=0)
 
 
-async def test_claim_event_is_atomic_across_connections(db_path: Path) -> None:
-    async with await Store.open(db_path) as one, await Store.open(db_path) as two:
+async def test_claim_event_is_atomic_across_connections(open_store_here: OpenStore) -> None:
+    async with await open_store_here() as one, await open_store_here() as two:
         results = await asyncio.gather(
             *(s.claim_event("same") for _ in range(10) for s in (one, two))
         )
@@ -543,11 +545,11 @@ TEXTS = [
 
 
 @pytest.mark.parametrize("text", TEXTS, ids=range(len(TEXTS)))
-async def test_text_round_trips_verbatim(db_path: Path, text: str) -> None:
-    async with await Store.open(db_path) as s:
+async def test_text_round_trips_verbatim(open_store_here: OpenStore, text: str) -> None:
+    async with await open_store_here() as s:
         job = await s.create_job(new(prompt=text, requester_id=text[:50], thread_ts=text))
         await s.transition(job.id, S.FAILED, error_code=text[:20], error_message=text)
-    async with await Store.open(db_path) as s:
+    async with await open_store_here() as s:
         got = await s.get_job(job.id)
         assert got is not None
         assert (got.prompt, got.requester_id, got.thread_ts, got.error_message) == (
@@ -558,7 +560,7 @@ async def test_text_round_trips_verbatim(db_path: Path, text: str) -> None:
         )
         assert [j.id for j in await s.jobs_in_thread("C1", text)] == [job.id]
         assert await s.count_queued_for_user(text[:50]) == 0
-    assert sql(db_path, "SELECT COUNT(*) FROM jobs") == [(1,)]
+        assert len(await s.jobs_in_states(*JobState)) == 1
 
 
 # -- usage ----------------------------------------------------------------------------------

@@ -1,4 +1,7 @@
-"""The job store: an aiosqlite database that is the bot's queue and source of truth.
+"""The job store: the bot's queue and source of truth, in SQLite (an aiosqlite file, the
+embedded default) or in PostgreSQL (``open_store(path, database_url)`` picks; see
+postgres.py and pg_schema.py for what differs there: a bounded pool, its own migrations
+applied under an advisory lock, advisory locks where SQLite locks the whole file).
 
 Every state change is written here before the side effect that depends on it, and a restart
 resumes every unfinished job from its row (``Store.jobs_to_resume()``).
@@ -42,6 +45,7 @@ seconds < 1) raise ``ValueError``.
 """
 
 from .held import Held, HeldRequest
+from .leases import Lease, LeaseLost
 from .models import (
     ALLOWED_TRANSITIONS,
     TERMINAL,
@@ -58,13 +62,19 @@ from .models import (
     StaleState,
     StoreError,
 )
+from .opening import open_configured_store, open_store
+from .pg_schema import PG_LATEST_VERSION, PG_MIGRATIONS
+from .postgres import DEFAULT_POOL_SIZE, redact_url, scrub
 from .schema import LATEST_VERSION, MIGRATIONS
 from .store import Store
 
 __all__ = [
     "ALLOWED_TRANSITIONS",
+    "DEFAULT_POOL_SIZE",
     "LATEST_VERSION",
     "MIGRATIONS",
+    "PG_LATEST_VERSION",
+    "PG_MIGRATIONS",
     "TERMINAL",
     "UNFINISHED",
     "DuplicateJob",
@@ -75,10 +85,16 @@ __all__ = [
     "JobKind",
     "JobNotFound",
     "JobState",
+    "Lease",
+    "LeaseLost",
     "LimitReached",
     "Limits",
     "NewJob",
     "StaleState",
     "Store",
     "StoreError",
+    "open_configured_store",
+    "open_store",
+    "redact_url",
+    "scrub",
 ]

@@ -1,17 +1,13 @@
-"""Connection plumbing shared by the Store's read and write halves."""
+"""Plumbing shared by the Store's read and write halves, over either database."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-import aiosqlite
-
+from ._db import Database, Row, Tx
 from .models import JOB_COLUMNS, Job, JobNotFound, job_from_row
 
 Clock = Callable[[], float]
@@ -22,37 +18,28 @@ SELECT_JOBS = f"SELECT {COLUMNS_SQL} FROM jobs"
 
 
 class StoreBase:
-    """Owns the connection. One asyncio lock serialises this instance's use of it, so a
-    transaction begun by one task never sees another task's statements in the middle;
-    across connections and processes SQLite's own locks (BEGIN IMMEDIATE + busy_timeout)
-    serialise writers. ``conn`` should come from ``schema.connect()`` (autocommit mode,
-    pragmas set, schema migrated); ``Store.open()`` does that."""
+    """Owns the database (``_db._db.Database``): SQLite or PostgreSQL, already migrated.
+    ``Store.open()`` / ``open_store()`` make one."""
 
-    def __init__(self, conn: aiosqlite.Connection, *, clock: Clock = time.time) -> None:
-        conn.row_factory = sqlite3.Row
-        self._conn = conn
+    def __init__(self, db: Database, *, clock: Clock = time.time) -> None:
+        self._db = db
         self._clock = clock
-        self._lock = asyncio.Lock()
 
-    @asynccontextmanager
-    async def _write(self) -> AsyncIterator[aiosqlite.Connection]:
-        """A write transaction: BEGIN IMMEDIATE takes the database's write lock up front,
-        so the reads inside it are the truth until COMMIT. Any exception rolls back."""
-        async with self._lock:
-            try:
-                await self._conn.execute("BEGIN IMMEDIATE")
-                yield self._conn
-                await self._conn.execute("COMMIT")
-            except BaseException:
-                # Also after a cancelled BEGIN/COMMIT: the worker thread runs statements in
-                # order, so this ROLLBACK lands after them and the connection stays clean.
-                with contextlib.suppress(sqlite3.Error):
-                    await self._conn.execute("ROLLBACK")
-                raise
+    @property
+    def backend(self) -> str:
+        """ "sqlite" or "postgresql"."""
+        return self._db.kind
 
-    async def _rows(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
-        async with self._lock:
-            return list(await self._conn.execute_fetchall(sql, params))
+    def describe(self) -> str:
+        """Where the data is (no password)."""
+        return self._db.describe()
+
+    def _write(self) -> AbstractAsyncContextManager[Tx]:
+        """A write transaction: committed at the end of the block, rolled back on error."""
+        return self._db.transaction()
+
+    async def _rows(self, sql: str, params: Params = ()) -> list[Row]:
+        return await self._db.rows(sql, params)
 
     async def _jobs(self, sql: str, params: Params = ()) -> list[Job]:
         return [job_from_row(row) for row in await self._rows(sql, params)]
@@ -65,26 +52,17 @@ class StoreBase:
         rows = await self._rows(sql, params)
         return rows[0][0] if rows else None
 
-    @staticmethod
-    async def _tx_rows(
-        conn: aiosqlite.Connection, sql: str, params: Iterable[Any] = ()
-    ) -> list[sqlite3.Row]:
-        """Run inside an open ``_write()`` transaction (the lock is already held)."""
-        return list(await conn.execute_fetchall(sql, tuple(params)))
-
-    async def _tx_job(self, conn: aiosqlite.Connection, job_id: int) -> Job:
-        rows = await self._tx_rows(conn, f"{SELECT_JOBS} WHERE id = ?", (job_id,))
+    async def _tx_job(self, tx: Tx, job_id: int) -> Job:
+        """The job's row, locked until the transaction ends (it is about to be updated)."""
+        rows = await tx.rows(f"{SELECT_JOBS} WHERE id = ?{tx.for_update}", (job_id,))
         if not rows:
             raise JobNotFound(job_id)
         return job_from_row(rows[0])
 
-    async def _tx_update(
-        self, conn: aiosqlite.Connection, job_id: int, values: dict[str, Any]
-    ) -> Job:
+    async def _tx_update(self, tx: Tx, job_id: int, values: dict[str, Any]) -> Job:
         """UPDATE the given columns (names already checked against the schema)."""
         assignments = ", ".join(f"{name} = ?" for name in values)
-        rows = await self._tx_rows(
-            conn,
+        rows = await tx.rows(
             f"UPDATE jobs SET {assignments} WHERE id = ? RETURNING {COLUMNS_SQL}",
             (*values.values(), job_id),
         )

@@ -1,17 +1,17 @@
 """Variants: the jobs of one request (``/sora PROMPT --variants N``), created together.
 
-``create_group`` inserts every job of the group in one BEGIN IMMEDIATE transaction, after
-checking the requester's limits for all of them at once (N more queued jobs, N times the
-seconds), so a group is queued whole or not at all, and a burst cannot pass the limits.
+``create_group`` inserts every job of the group in one write transaction (holding the
+requester's lock on PostgreSQL, as ``create_job`` does), after checking the requester's
+limits for all of them at once (N more queued jobs, N times the seconds), so a group is
+queued whole or not at all, and a burst cannot pass the limits.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-import aiosqlite
-
 from ._base import COLUMNS_SQL, SELECT_JOBS, StoreBase
+from ._db import LockSpace, Tx
 from .models import NEW_JOB_COLUMNS, DuplicateJob, Job, LimitReached, Limits, NewJob, job_from_row
 from .queries import BILLABLE
 
@@ -34,10 +34,11 @@ class VariantGroups(StoreBase):
                 raise ValueError(f"seconds must be a positive int, not {new.seconds!r}")
         async with self._write() as conn:
             first = news[0]
+            if first.dedupe_key is not None:  # locks in LockSpace order, as create_job
+                await conn.lock(LockSpace.DEDUPE, first.dedupe_key)
+            await conn.lock(LockSpace.REQUESTER, first.requester_id)
             if first.dedupe_key is not None:
-                rows = await self._tx_rows(
-                    conn, f"{SELECT_JOBS} WHERE dedupe_key = ?", (first.dedupe_key,)
-                )
+                rows = await conn.rows(f"{SELECT_JOBS} WHERE dedupe_key = ?", (first.dedupe_key,))
                 if rows:
                     raise DuplicateJob(job_from_row(rows[0]))
             if limits is not None:
@@ -48,8 +49,7 @@ class VariantGroups(StoreBase):
                 values = {name: getattr(new, name) for name in NEW_JOB_COLUMNS}
                 values.update(created_at=now, updated_at=now)
                 marks = ", ".join("?" * len(values))
-                rows = await self._tx_rows(
-                    conn,
+                rows = await conn.rows(
                     f"INSERT INTO jobs ({', '.join(values)}) VALUES ({marks})"
                     f" RETURNING {COLUMNS_SQL}",
                     values.values(),
@@ -57,20 +57,17 @@ class VariantGroups(StoreBase):
                 jobs.append(job_from_row(rows[0]))
             return jobs
 
-    async def _tx_group_limits(
-        self, conn: aiosqlite.Connection, news: Sequence[NewJob], limits: Limits
-    ) -> None:
+    async def _tx_group_limits(self, conn: Tx, news: Sequence[NewJob], limits: Limits) -> None:
         user = news[0].requester_id
-        rows = await self._tx_rows(
-            conn, "SELECT COUNT(*) FROM jobs WHERE requester_id = ? AND state = 'queued'", (user,)
+        rows = await conn.rows(
+            "SELECT COUNT(*) FROM jobs WHERE requester_id = ? AND state = 'queued'", (user,)
         )
         queued = int(rows[0][0])
         if queued + len(news) > limits.max_queued:
             raise LimitReached("queue", limits.max_queued, queued)
         if limits.daily_seconds <= 0:
             return
-        rows = await self._tx_rows(
-            conn,
+        rows = await conn.rows(
             "SELECT COALESCE(SUM(seconds), 0) FROM jobs"
             f" WHERE requester_id = ? AND created_at >= ? AND {BILLABLE}",
             (user, limits.since),

@@ -48,9 +48,9 @@ class HeldRequests(StoreBase):
     async def take_held(self, key: str, *, user_id: str) -> HeldRequest | Held:
         """The request, the first time its own requester takes it; else why not."""
         async with self._write() as conn:
-            rows = await self._tx_rows(
-                conn,
-                "SELECT user_id, request, created_at, expires_at, taken_at FROM held WHERE key = ?",
+            rows = await conn.rows(
+                "SELECT user_id, request, created_at, expires_at, taken_at FROM held WHERE key = ?"
+                f"{conn.for_update}",
                 (key,),
             )
             if not rows or rows[0]["user_id"] != user_id:

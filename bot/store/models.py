@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._db import Row
 
 
 class JobState(StrEnum):
@@ -191,7 +193,7 @@ class LimitReached(StoreError):
         self.used = used
 
 
-def job_from_row(row: sqlite3.Row) -> Job:
+def job_from_row(row: Row) -> Job:
     """Build a Job from a row selected with JOB_COLUMNS."""
     values: dict[str, Any] = {name: row[name] for name in JOB_COLUMNS}
     values["kind"] = JobKind(values["kind"])

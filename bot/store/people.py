@@ -56,8 +56,8 @@ class PeopleStore(StoreBase):
                 " WHERE job_notices.mention_file_id IS NULL",
                 (job_id, file_id),
             )
-            rows = await self._tx_rows(
-                conn, "SELECT mention_file_id FROM job_notices WHERE job_id = ?", (job_id,)
+            rows = await conn.rows(
+                "SELECT mention_file_id FROM job_notices WHERE job_id = ?", (job_id,)
             )
         return bool(rows) and rows[0][0] == file_id
 
@@ -74,14 +74,14 @@ class PeopleStore(StoreBase):
     async def claim_failure_notice(self, job_id: int) -> bool:
         """True once per job: the caller tells the requester it failed (at most once)."""
         async with self._write() as conn:
-            cursor = await conn.execute(
+            changed = await conn.execute(
                 "INSERT INTO job_notices (job_id, failure_noticed_at) VALUES (?, ?)"
                 " ON CONFLICT (job_id) DO UPDATE"
                 " SET failure_noticed_at = excluded.failure_noticed_at"
                 " WHERE job_notices.failure_noticed_at IS NULL",
                 (job_id, self._clock()),
             )
-            return cursor.rowcount == 1
+            return changed == 1
 
     async def set_thumbnail(self, job_id: int, file_id: str | None) -> None:
         async with self._write() as conn:

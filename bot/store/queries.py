@@ -31,7 +31,10 @@ LIMIT ?
 """
 # The same order, ids only: places in line are asked for often (every admission tick, every
 # card post), and building a Job per queued row made that cost grow with the line.
-_FAIR_QUEUE_IDS = _FAIR_QUEUE.replace("SELECT queue.* FROM", "SELECT queue.id FROM")
+# No LIMIT: SQLite's "LIMIT -1" (no limit) is an error on PostgreSQL.
+_FAIR_QUEUE_IDS = _FAIR_QUEUE.replace("SELECT queue.* FROM", "SELECT queue.id FROM").replace(
+    "LIMIT ?", ""
+)
 
 _BLOCKED_QUEUE = f"""
 SELECT {_J_COLUMNS} FROM jobs AS j LEFT JOIN jobs AS p ON p.id = j.parent_job_id
@@ -61,6 +64,10 @@ def _marks(n: int) -> str:
 
 
 class StoreQueries(StoreBase):
+    async def ping(self) -> None:
+        """Raise unless the database answers a query now (``/healthz``)."""
+        await self._db.ping()
+
     async def get_job(self, job_id: int) -> Job | None:
         return await self._job(f"{SELECT_JOBS} WHERE id = ?", (job_id,))
 
@@ -87,7 +94,7 @@ class StoreQueries(StoreBase):
     async def queue_positions(self) -> dict[int, int]:
         """Job id -> 1-based place for every queued job: the admissible ones in admission
         order, then the remixes waiting for their parent, oldest first."""
-        admissible = await self._rows(_FAIR_QUEUE_IDS, (-1,))
+        admissible = await self._rows(_FAIR_QUEUE_IDS)
         blocked = await self._rows(
             _BLOCKED_QUEUE.replace(f"SELECT {_J_COLUMNS} FROM", "SELECT j.id FROM")
         )
@@ -137,7 +144,7 @@ class StoreQueries(StoreBase):
             " ORDER BY completed_at",
             (max(limit, 0),),
         )
-        return [(str(m), str(z), int(s), float(t)) for m, z, s, t in rows]
+        return [(str(r[0]), str(r[1]), int(r[2]), float(r[3])) for r in rows]
 
     async def jobs_with_stale_cards(self) -> list[Job]:
         """Jobs whose card shows another state than theirs (edits owed), oldest first."""
@@ -196,7 +203,7 @@ class StoreQueries(StoreBase):
         return int(
             await self._scalar(
                 "SELECT COALESCE(SUM(seconds), 0) FROM jobs WHERE created_at >= ?"
-                f" AND (? IS NULL OR requester_id = ?) AND {BILLABLE}",
+                f" AND (CAST(? AS TEXT) IS NULL OR requester_id = ?) AND {BILLABLE}",
                 (since, user_id, user_id),
             )
         )

@@ -8,11 +8,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-import aiosqlite
-
 from ._base import COLUMNS_SQL, SELECT_JOBS, Clock
+from ._db import LockSpace, Tx
 from .groups import VariantGroups
 from .held import HeldRequests
+from .leases import Lease, StoreLeases
 from .models import (
     ALLOWED_TRANSITIONS,
     MANAGED_COLUMNS,
@@ -31,8 +31,10 @@ from .models import (
     job_from_row,
 )
 from .people import PeopleStore
+from .postgres import DEFAULT_POOL_SIZE, PostgresDatabase
 from .queries import BILLABLE, NEXT_LABEL_SQL, StoreQueries
 from .schema import connect
+from .sqlite import SqliteDatabase
 
 
 def _checked_fields(fields: dict[str, object]) -> dict[str, Any]:
@@ -58,17 +60,28 @@ def _expected(expect: JobState | Collection[JobState] | None) -> frozenset[JobSt
     return frozenset(JobState(s) for s in expect)
 
 
-class Store(VariantGroups, HeldRequests, StoreQueries, PeopleStore):
+class Store(VariantGroups, HeldRequests, StoreQueries, PeopleStore, StoreLeases):
     """The job queue and source of truth. See the package docstring."""
 
     @classmethod
     async def open(cls, path: str | Path, *, clock: Clock = time.time) -> Self:
-        """Open (creating and migrating as needed) the database at ``path``."""
-        return cls(await connect(path), clock=clock)
+        """Open (creating and migrating as needed) the SQLite database at ``path``."""
+        return cls(SqliteDatabase(await connect(path), path=path), clock=clock)
+
+    @classmethod
+    async def open_postgres(
+        cls, url: str, *, pool_size: int = DEFAULT_POOL_SIZE, clock: Clock = time.time
+    ) -> Self:
+        """Connect to the PostgreSQL database at ``url`` (a pool of at most ``pool_size``
+        connections) and migrate it forward under an advisory lock."""
+        return cls(await PostgresDatabase.open(url, pool_size=pool_size), clock=clock)
 
     async def close(self) -> None:
-        async with self._lock:
-            await self._conn.close()
+        await self._db.close()
+
+    async def schema_version(self) -> int:
+        """The number of the schema's migrations applied (the backend's own list)."""
+        return await self._db.schema_version()
 
     async def __aenter__(self) -> Self:
         return self
@@ -97,41 +110,38 @@ class Store(VariantGroups, HeldRequests, StoreQueries, PeopleStore):
     ) -> tuple[Job, bool]:
         """Like create_job, but a duplicate dedupe_key returns ``(existing_job, False)``.
 
-        The limits are checked inside the insert's BEGIN IMMEDIATE transaction, which holds
-        the database's write lock: requests that arrive together are counted one after the
-        other, across tasks and processes, so a burst never gets past a limit. (On
-        PostgreSQL: take ``pg_advisory_xact_lock`` on the requester first in the same
-        transaction, then count and insert.)"""
+        The limits are checked inside the insert's transaction, holding a lock on the
+        requester (SQLite: BEGIN IMMEDIATE's database write lock; PostgreSQL: an advisory
+        transaction lock on the requester, so other people are not held up): requests that
+        arrive together are counted one after the other, across tasks, processes and
+        replicas, so a burst never gets past a limit."""
         JobKind(new.kind)
         if isinstance(new.seconds, bool) or not isinstance(new.seconds, int) or new.seconds <= 0:
             raise ValueError(f"seconds must be a positive int, not {new.seconds!r}")
-        async with self._write() as conn:
+        async with self._write() as tx:
             if new.dedupe_key is not None:
-                rows = await self._tx_rows(
-                    conn, f"{SELECT_JOBS} WHERE dedupe_key = ?", (new.dedupe_key,)
-                )
+                await tx.lock(LockSpace.DEDUPE, new.dedupe_key)
+            await tx.lock(LockSpace.REQUESTER, new.requester_id)
+            if new.dedupe_key is not None:
+                rows = await tx.rows(f"{SELECT_JOBS} WHERE dedupe_key = ?", (new.dedupe_key,))
                 if rows:
                     return job_from_row(rows[0]), False
             if new.parent_job_id is not None:
-                await self._tx_job(conn, new.parent_job_id)  # JobNotFound if missing
+                await self._tx_job(tx, new.parent_job_id)  # JobNotFound if missing
             if limits is not None:
-                await self._tx_check_limits(conn, new, limits)
+                await self._tx_check_limits(tx, new, limits)
             now = self._clock()
             values = {name: getattr(new, name) for name in NEW_JOB_COLUMNS}
             values.update(created_at=now, updated_at=now)
             marks = ", ".join("?" * len(values))
-            rows = await self._tx_rows(
-                conn,
+            rows = await tx.rows(
                 f"INSERT INTO jobs ({', '.join(values)}) VALUES ({marks}) RETURNING {COLUMNS_SQL}",
                 values.values(),
             )
             return job_from_row(rows[0]), True
 
-    async def _tx_check_limits(
-        self, conn: aiosqlite.Connection, new: NewJob, limits: Limits
-    ) -> None:
-        rows = await self._tx_rows(
-            conn,
+    async def _tx_check_limits(self, tx: Tx, new: NewJob, limits: Limits) -> None:
+        rows = await tx.rows(
             "SELECT COUNT(*) FROM jobs WHERE requester_id = ? AND state = 'queued'",
             (new.requester_id,),
         )
@@ -140,8 +150,7 @@ class Store(VariantGroups, HeldRequests, StoreQueries, PeopleStore):
             raise LimitReached("queue", limits.max_queued, queued)
         if limits.daily_seconds <= 0:
             return
-        rows = await self._tx_rows(
-            conn,
+        rows = await tx.rows(
             "SELECT COALESCE(SUM(seconds), 0) FROM jobs"
             f" WHERE requester_id = ? AND created_at >= ? AND {BILLABLE}",
             (new.requester_id, limits.since),
@@ -156,13 +165,15 @@ class Store(VariantGroups, HeldRequests, StoreQueries, PeopleStore):
         to: JobState,
         *,
         expect: JobState | Collection[JobState] | None = None,
+        fence: Lease | None = None,
         **fields: object,
     ) -> Job:
         """Move a job to state ``to`` and write ``fields`` with it, atomically.
 
         Raises JobNotFound; StaleState when the job's state is not in ``expect`` (if given);
         IllegalTransition when ALLOWED_TRANSITIONS forbids current -> to (including a
-        same-state move); TypeError for an unknown or store-kept field.
+        same-state move); TypeError for an unknown or store-kept field; LeaseLost when
+        ``fence`` (PostgreSQL) is no longer the job's newest lease.
         The store also stamps updated_at; admitted_at on queued -> submitting (cleared when
         a job goes back to queued); delivered_at on -> delivered unless given; deleted_from
         on -> deleted.
@@ -170,8 +181,10 @@ class Store(VariantGroups, HeldRequests, StoreQueries, PeopleStore):
         to = JobState(to)
         wanted = _expected(expect)
         values = _checked_fields(fields)
-        async with self._write() as conn:
-            job = await self._tx_job(conn, job_id)
+        async with self._write() as tx:
+            job = await self._tx_job(tx, job_id)
+            if fence is not None:
+                await self._tx_fence(tx, fence)
             if wanted is not None and job.state not in wanted:
                 raise StaleState(job, wanted)
             if to not in ALLOWED_TRANSITIONS[job.state]:
@@ -186,25 +199,28 @@ class Store(VariantGroups, HeldRequests, StoreQueries, PeopleStore):
                 values.setdefault("delivered_at", now)
             elif to is JobState.DELETED:
                 values["deleted_from"] = job.state.value
-            return await self._tx_update(conn, job_id, values)
+            return await self._tx_update(tx, job_id, values)
 
-    async def update_job(self, job_id: int, **fields: object) -> Job:
+    async def update_job(self, job_id: int, *, fence: Lease | None = None, **fields: object) -> Job:
         """Write non-state fields atomically (``state`` is refused: use transition()).
-        With no fields, returns the job unchanged. Raises JobNotFound, TypeError."""
+        With no fields, returns the job unchanged. Raises JobNotFound, TypeError, LeaseLost
+        (``fence`` is no longer the job's newest lease)."""
         if "state" in fields:
             raise TypeError("update_job() cannot change state; use transition()")
         values = _checked_fields(fields)
-        async with self._write() as conn:
+        async with self._write() as tx:
+            if fence is not None:
+                await self._tx_job(tx, job_id)  # the job row first, as everywhere
+                await self._tx_fence(tx, fence)
             if not values:
-                return await self._tx_job(conn, job_id)
+                return await self._tx_job(tx, job_id)
             values["updated_at"] = self._clock()
-            return await self._tx_update(conn, job_id, values)
+            return await self._tx_update(tx, job_id, values)
 
     async def increment_attempts(self, job_id: int) -> Job:
         """attempts += 1 in one statement, so concurrent callers never lose a count."""
-        async with self._write() as conn:
-            rows = await self._tx_rows(
-                conn,
+        async with self._write() as tx:
+            rows = await tx.rows(
                 "UPDATE jobs SET attempts = attempts + 1, updated_at = ? WHERE id = ?"
                 f" RETURNING {COLUMNS_SQL}",
                 (self._clock(), job_id),
@@ -219,14 +235,16 @@ class Store(VariantGroups, HeldRequests, StoreQueries, PeopleStore):
         one more than the highest label there ("v1" in a new thread). A job keeps its label
         for life, even if its card moves."""
         thread = card_ts if thread_ts is None else thread_ts
-        async with self._write() as conn:
-            job = await self._tx_job(conn, job_id)
+        async with self._write() as tx:
+            job = await self._tx_job(tx, job_id)
             values: dict[str, Any] = {"card_ts": card_ts, "thread_ts": thread}
             if job.version_label is None:
-                rows = await self._tx_rows(conn, NEXT_LABEL_SQL, (job.channel_id, thread))
+                # Two cards posted at once in one thread must not both get the next label.
+                await tx.lock(LockSpace.THREAD, f"{job.channel_id}/{thread}")
+                rows = await tx.rows(NEXT_LABEL_SQL, (job.channel_id, thread))
                 values["version_label"] = f"v{int(rows[0][0]) + 1}"
             values["updated_at"] = self._clock()
-            return await self._tx_update(conn, job_id, values)
+            return await self._tx_update(tx, job_id, values)
 
     # -- Slack event dedupe -----------------------------------------------------------------
 
@@ -235,11 +253,11 @@ class Store(VariantGroups, HeldRequests, StoreQueries, PeopleStore):
         duplicate. Expired keys are purged on the way."""
         if ttl_seconds <= 0:
             raise ValueError("ttl_seconds must be positive")
-        async with self._write() as conn:
+        async with self._write() as tx:
             now = self._clock()
-            await conn.execute("DELETE FROM events WHERE expires_at <= ?", (now,))
-            cursor = await conn.execute(
+            await tx.execute("DELETE FROM events WHERE expires_at <= ?", (now,))
+            inserted = await tx.execute(
                 "INSERT INTO events (key, expires_at) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
                 (key, now + ttl_seconds),
             )
-            return cursor.rowcount == 1
+            return inserted == 1
