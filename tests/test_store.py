@@ -119,7 +119,6 @@ async def test_open_creates_directory_file_and_latest_schema(db_path: Path) -> N
     assert await asyncio.to_thread(db_path.is_file)
     assert sql(db_path, "SELECT COUNT(*) FROM jobs") == [(0,)]
     assert sql(db_path, "PRAGMA user_version") == [(LATEST_VERSION,)]
-    assert LATEST_VERSION == 7
     assert sql(db_path, "PRAGMA journal_mode") == [("wal",)]
 
 
@@ -211,8 +210,10 @@ async def test_reopen_keeps_every_field(db_path: Path, clock: Clock) -> None:
         )
         await s.set_card(job.id, card_ts="111.333", thread_ts="111.222")
         clock.now += 5
-        await s.transition(job.id, S.SUBMITTING, attempts=1)
-        await s.transition(job.id, S.RUNNING, video_id="video_2", submitted_at=1.5)
+        await s.transition(job.id, S.SUBMITTING, attempts=1, backend="east")
+        await s.transition(
+            job.id, S.RUNNING, video_id="video_2", submitted_at=1.5, moved_from="sweden"
+        )
         await s.update_job(
             job.id, progress=42, completed_at=2.5, cancel_requested=True, deleted_by="U9",
             completion_sent_at=3.5,
@@ -237,7 +238,7 @@ async def test_reopen_keeps_every_field(db_path: Path, clock: Clock) -> None:
         "deleted_by": "U9", "dedupe_key": "trigger-1", "cleanup_pending": True, "card_shown": None,
         "completion_sent_at": 3.5, "card_digest": None,
         "admitted_at": 1_000_005.0,
-        "deleted_from": S.FAILED, "channel_public": True,
+        "deleted_from": S.FAILED, "channel_public": True, "backend": "east", "moved_from": "sweden",
     }  # fmt: skip
 
 

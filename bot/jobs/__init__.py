@@ -2,21 +2,28 @@
 
 from bot.jobs.config import RunnerConfig
 from bot.jobs.delivery import Artifacts, Delivery, DeliveryRefused, LocalDirectoryDelivery
+from bot.jobs.health import HealthPolicy
 from bot.jobs.outcomes import Outcome
 from bot.jobs.polling import PollPolicy, PollTracker
+from bot.jobs.pool import AdminNotices, Backend, BackendStatus, Pool
 from bot.jobs.runner import CannotCancel, DeleteResult, JobRunner, QueueFull
 
 __all__ = [
+    "AdminNotices",
     "Artifacts",
+    "Backend",
+    "BackendStatus",
     "CannotCancel",
     "DeleteResult",
     "Delivery",
     "DeliveryRefused",
+    "HealthPolicy",
     "JobRunner",
     "LocalDirectoryDelivery",
     "Outcome",
     "PollPolicy",
     "PollTracker",
+    "Pool",
     "QueueFull",
     "RunnerConfig",
 ]

@@ -34,8 +34,10 @@ ALLOWED_TRANSITIONS: Mapping[JobState, frozenset[JobState]] = MappingProxyType(
     {
         _S.QUEUED: frozenset({_S.SUBMITTING, _S.CANCELED, _S.FAILED}),
         _S.SUBMITTING: frozenset({_S.RUNNING, _S.QUEUED, _S.FAILED, _S.CANCELED}),
-        _S.RUNNING: frozenset({_S.DOWNLOADING, _S.FAILED, _S.CANCELED}),
-        _S.DOWNLOADING: frozenset({_S.UPLOADING, _S.FAILED, _S.CANCELED, _S.RUNNING}),
+        # -> queued from running or downloading: its backend went out of rotation, and the
+        # job is started again elsewhere (once; see bot.jobs.pool).
+        _S.RUNNING: frozenset({_S.DOWNLOADING, _S.FAILED, _S.CANCELED, _S.QUEUED}),
+        _S.DOWNLOADING: frozenset({_S.UPLOADING, _S.FAILED, _S.CANCELED, _S.RUNNING, _S.QUEUED}),
         _S.UPLOADING: frozenset({_S.DELIVERED, _S.FAILED}),
         _S.DELIVERED: frozenset({_S.DELETED}),
         _S.FAILED: frozenset({_S.DELETED}),
@@ -123,6 +125,11 @@ class Job:
     admitted_at: float | None = None  # last queued -> submitting; cleared on requeue
     deleted_from: JobState | None = None  # the state a deleted job was in
     channel_public: bool = False  # schema v5: made in a public channel (else: not shown)
+    # schema v8: the Sora backend (pool member) the job was admitted to: every call for its
+    # video goes there (ids are per resource). NULL: not admitted yet, or made before pools
+    # (the backend named "default").
+    backend: str | None = None
+    moved_from: str | None = None  # the backend it was moved away from (at most once)
 
     @property
     def unfinished(self) -> bool:

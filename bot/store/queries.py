@@ -116,6 +116,21 @@ class StoreQueries(StoreBase):
         sql = f"SELECT COUNT(*) FROM jobs WHERE state IN ({_marks(len(states))})"
         return int(await self._scalar(sql, tuple(JobState(s).value for s in states)))
 
+    async def running_by_backend(self) -> dict[str | None, int]:
+        """Jobs submitting or running at Azure, by the backend their row names."""
+        rows = await self._rows(
+            "SELECT backend, COUNT(*) FROM jobs WHERE state IN ('submitting', 'running')"
+            " GROUP BY backend"
+        )
+        return {row[0]: int(row[1]) for row in rows}
+
+    async def jobs_on_backend(self, backend: str, *states: JobState) -> list[Job]:
+        """Jobs in ``states`` whose row names ``backend``, oldest first."""
+        if not states:
+            return []
+        sql = f"{SELECT_JOBS} WHERE backend = ? AND state IN ({_marks(len(states))}) ORDER BY id"
+        return await self._jobs(sql, (backend, *(JobState(s).value for s in states)))
+
     async def jobs_in_states(self, *states: JobState) -> list[Job]:
         """Oldest first."""
         if not states:

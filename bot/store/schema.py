@@ -133,6 +133,16 @@ _V6_UPLOAD_COMPLETION: Migration = ("ALTER TABLE jobs ADD COLUMN completion_sent
 # nothing is never sent, across restarts too (NULL: unknown, the next edit is sent).
 _V7_CARD_DIGEST: Migration = ("ALTER TABLE jobs ADD COLUMN card_digest TEXT",)
 
+# v8: the pool of Sora backends (issue 15): which backend made each job's video (its ids
+# are that resource's), and the backend a job was moved away from when it went out of
+# rotation. Older rows were made by the single backend, the pool's "default".
+_V8_BACKENDS: Migration = (
+    "ALTER TABLE jobs ADD COLUMN backend TEXT",
+    "ALTER TABLE jobs ADD COLUMN moved_from TEXT",
+    "UPDATE jobs SET backend = 'default' WHERE state <> 'queued'",
+    "CREATE INDEX jobs_by_backend ON jobs (state, backend)",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     _V1_JOBS,
     _V2_ADMISSION,
@@ -141,6 +151,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _V5_VISIBILITY,
     _V6_UPLOAD_COMPLETION,
     _V7_CARD_DIGEST,
+    _V8_BACKENDS,
 )
 LATEST_VERSION = len(MIGRATIONS)
 
