@@ -44,7 +44,7 @@ async def test_metrics_and_health(tmp_path: Path) -> None:
                 assert sample(text, "sora_delivery_seconds_count") == 1
                 assert sample(text, "sora_generation_seconds_count") == 1
                 assert (
-                    sample(text, "sora_api_errors_total", kind="ServerError", backend="default")
+                    sample(text, "sora_api_errors_total", backend="default", kind="ServerError")
                     == 1
                 )
                 assert sample(text, "sora_backend_up", backend="default") == 1
