@@ -222,6 +222,9 @@ async def _list(sora: SoraClient) -> str:
             ) from cannot_list
         return (f"reachable, credentials accepted; it cannot list videos ({cannot_list.status}), "
                 "so crash recovery will not resubmit blindly")  # fmt: skip
+    except DeploymentNotFoundError as exc:
+        raise CheckFailed(f"the deployment was not found: it does not exist or was retired "
+                          f"({exc}); {DeploymentNotFoundError.hint}") from exc  # fmt: skip
     except NotFoundError as exc:
         raise CheckFailed(f"no Videos API at this address ({exc}): check AZURE_OPENAI_ENDPOINT "
                           "(https://RESOURCE.openai.azure.com, or a gateway's base URL)"

@@ -109,7 +109,8 @@ async def test_a_backend_answering_garbage_leaves_the_rotation(tmp_path: Path) -
         assert {j.backend for j in jobs} == {"good"}
         assert len(resources["good"].videos) == 6  # none made twice where it was made
         (notice,) = admin_notices(rig)
-        assert "*bad*" in notice.text and "not the Videos API" in notice.text
+        assert "*bad*" in notice.text
+        assert "not the Videos API" in notice.text
 
 
 async def test_a_backend_that_hangs_does_not_stall_the_others(tmp_path: Path) -> None:
