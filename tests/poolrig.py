@@ -69,8 +69,7 @@ async def pool_rig(
             tmp_path,
             tuning={"health": health, "sora_timeout": sora_timeout},
             backends=backends,
-            admin_channel_id=ADMIN_CHANNEL,
-            **settings,
+            **{"admin_channel_id": ADMIN_CHANNEL, **settings},
         ) as rig:
             yield rig, resources
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 from fakes.slack import FakeSlack
-from poolrig import pool_rig
-from slackrig import manifest_scopes
+from poolrig import ADMIN_CHANNEL, pool_rig
+from slackrig import manifest_scopes, until
 from test_slack_usage import ask
 
 from bot.check import run_checks
@@ -164,3 +164,35 @@ def _gone() -> Exception:
     return DeploymentNotFoundError(
         "The API deployment 'sora-2' for this resource does not exist.", status=404
     )
+
+
+async def test_without_an_admin_channel_each_admin_gets_a_dm(tmp_path: Path) -> None:
+    admins = frozenset({"UADM1", "UADM2"})
+    async with pool_rig(
+        tmp_path, {"east": 1, "sweden": 1}, admin_channel_id=None, admin_user_ids=admins
+    ) as (rig, resources):
+        for admin in admins:
+            rig.fake.add_user(admin)
+        resources["sweden"].retire_deployment("sora-2")  # found by the probe
+
+        async def told() -> list[str] | None:
+            dms = [rig.bot_messages("D" + a[1:]) for a in sorted(admins)]
+            return [m[0].ts for m in dms] if all(dms) else None
+
+        roots = await until(told, 10, "the admins were not told")
+        for admin in sorted(admins):
+            (dm,) = rig.bot_messages("D" + admin[1:])
+            assert "*sweden*" in dm.text
+            assert "deployment was not found" in dm.text
+        assert rig.bot_messages(ADMIN_CHANNEL) == []
+        resources["sweden"].retire_deployment("sora-2", retired=False)
+
+        async def replied() -> bool:
+            return all(
+                rig.fake.thread("D" + a[1:], ts)
+                for a, ts in zip(sorted(admins), roots, strict=True)
+            )
+
+        await until(replied, 10, "no recovery reply in the DMs")
+        for admin in sorted(admins):
+            assert len(rig.bot_messages("D" + admin[1:])) == 2  # the notice and its reply

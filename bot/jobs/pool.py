@@ -3,7 +3,8 @@
 Each ``Backend`` is one Azure resource (its own endpoint, credentials, deployment, running
 cap and video ids). The ``Pool`` keeps each backend's health (``bot.jobs.health``) from
 every answer its client gets and from a probe every ``probe_interval`` seconds (a request
-that cannot make a video; a backend out of rotation is probed with backoff), and pauses a
+that cannot make a video; a backend out of rotation is probed with backoff; a pool of one
+is probed only while it is out, its own requests tell the rest), and pauses a
 backend that said it is busy (a 429). When a backend leaves or rejoins the rotation, the
 admins are told once (``AdminNotices``, passed in by the wiring) and the runner is told
 (``on_change``: it moves that backend's jobs elsewhere).
@@ -180,8 +181,10 @@ class Pool:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stopped.wait(), wait)
                 return
-            healthy = await self.probe(name)
             health = self.health[name]
+            if health.up and len(self.backends) == 1:
+                continue  # a pool of one has nowhere else to go: its own requests tell
+            healthy = await self.probe(name)
             if health.up or healthy:
                 wait = self.policy.probe_interval  # recovering: look often
             else:

@@ -45,26 +45,16 @@ class SlackAdminNotices:
         self.admins = sorted(admins)
         self._threads: dict[str, list[tuple[str, str]]] = {}  # backend -> (channel, ts)
 
-    async def _targets(self) -> list[str]:
-        if self.channel is not None:
-            return [self.channel]
-        targets = []
-        for user in self.admins:
-            try:
-                opened = await self.client.conversations_open(users=user)
-                targets.append(str(opened["channel"]["id"]))
-            except Exception as exc:  # one admin we cannot reach does not stop the others
-                log.warning("cannot open a DM with admin %s: %s", user, exc)
-        return targets
-
     async def backend_down(self, backend: BackendStatus) -> None:
+        # A user id as the channel posts into the bot's DM with that person (chat:write is
+        # enough); the answer names the DM's channel, where the recovery is a reply.
         posted = []
-        for channel in await self._targets():
+        for target in [self.channel] if self.channel is not None else self.admins:
             try:
-                resp = await self.client.chat_postMessage(channel=channel, text=down_text(backend))
-                posted.append((channel, str(resp["ts"])))
-            except Exception as exc:
-                log.warning("admin notice to %s failed: %s", channel, exc)
+                resp = await self.client.chat_postMessage(channel=target, text=down_text(backend))
+                posted.append((str(resp["channel"]), str(resp["ts"])))
+            except Exception as exc:  # one admin we cannot reach does not stop the others
+                log.warning("admin notice to %s failed: %s", target, exc)
         if not posted:
             log.error("no admin was told that backend %s is down (set SORA_ADMIN_CHANNEL_ID "
                       "or SORA_ADMIN_USER_IDS)", backend.name)  # fmt: skip

@@ -12,7 +12,8 @@ _ADMISSIBLE = "(j.kind <> 'remix' OR j.parent_job_id IS NULL OR p.state = 'deliv
 
 # Fair order of the admissible queued jobs: round r holds each requester's r-th oldest job;
 # within a round, requesters who were served least recently come first (never served first),
-# then the one whose oldest queued job is oldest. Creation order is id order.
+# then the one whose oldest queued job is oldest. Creation order is id order. A job moved
+# off a backend that left the rotation (it was running there) goes before all of them.
 _FAIR_QUEUE = f"""
 WITH queue AS (
     SELECT {_J_COLUMNS},
@@ -26,7 +27,8 @@ WITH queue AS (
     GROUP BY requester_id
 )
 SELECT queue.* FROM queue LEFT JOIN served USING (requester_id)
-ORDER BY queue.round, served.last_admitted IS NOT NULL, served.last_admitted, queue.first_id
+ORDER BY queue.moved_from IS NULL, queue.round, served.last_admitted IS NOT NULL,
+         served.last_admitted, queue.first_id
 LIMIT ?
 """
 # The same order, ids only: places in line are asked for often (every admission tick, every
