@@ -1,6 +1,6 @@
 """Failover in a pool: one of three backends retired in the middle of a burst.
 
-Run: python bench/pool_failover.py [--jobs 30] [--people 15] [--cap 2] [--scale 40]
+Run: python bench/pool_failover.py [--jobs 30] [--people 15] [--cap 2] [--scale 10]
 
 A burst of ``--jobs`` 4 s clips from ``--people`` people runs on three backends of cap
 ``--cap`` (one emulator resource each, Azure's timings, every constant divided by
@@ -33,7 +33,7 @@ async def main() -> int:
     parser.add_argument("--jobs", type=int, default=30)
     parser.add_argument("--people", type=int, default=15)
     parser.add_argument("--cap", type=int, default=2)
-    parser.add_argument("--scale", type=float, default=40.0)
+    parser.add_argument("--scale", type=float, default=10.0)
     args = parser.parse_args()
     scale = args.scale
     with tempfile.TemporaryDirectory() as tmp:
@@ -41,7 +41,8 @@ async def main() -> int:
             store, runner = world.store, world.runner
             ids = [(await runner.enqueue(new_job(i, args.people))).id for i in range(args.jobs)]
             while True:
-                if [j for j in await store.jobs_in_states(S.RUNNING) if j.backend == "a"]:
+                running = await store.jobs_on_backend("a", S.RUNNING)
+                if len(running) >= args.cap:  # a full: as much to move as there can be
                     break
                 await asyncio.sleep(0.005)
             on_a = {j.id for j in await store.jobs_on_backend("a", S.RUNNING)}

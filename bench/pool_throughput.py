@@ -1,6 +1,6 @@
 """Throughput of a pool of backends: the same burst on 1, 2 and 4 backends.
 
-Run: python bench/pool_throughput.py [--jobs 40] [--people 20] [--cap 2] [--scale 40]
+Run: python bench/pool_throughput.py [--jobs 40] [--people 20] [--cap 2] [--scale 10]
 
 A burst of ``--jobs`` 4 s clips from ``--people`` people goes through the real JobRunner
 (admission across the pool, polling, download, a local-directory delivery) against one
@@ -61,7 +61,7 @@ async def main() -> int:
     parser.add_argument("--jobs", type=int, default=40)
     parser.add_argument("--people", type=int, default=20)
     parser.add_argument("--cap", type=int, default=2)
-    parser.add_argument("--scale", type=float, default=40.0)
+    parser.add_argument("--scale", type=float, default=10.0)
     parser.add_argument("--sizes", default="1,2,4")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
