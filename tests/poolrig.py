@@ -13,7 +13,7 @@ from typing import Any
 
 from fakes.slack import FakeSlack, Message
 from rig import fast_emulator_config
-from slackrig import SlackRig, manifest_scopes, run_bot
+from slackrig import SlackRig, manifest_scopes, run_bot, until
 
 from bot.config import Secret
 from bot.config_pool import BackendSettings
@@ -77,3 +77,13 @@ async def pool_rig(
 def admin_notices(rig: SlackRig) -> list[Message]:
     """The bot's top-level messages in the admin channel (one per outage)."""
     return [m for m in rig.bot_messages(ADMIN_CHANNEL) if m.thread_ts in (None, m.ts)]
+
+
+async def told_at_least(rig: SlackRig, n: int, timeout: float = 10.0) -> list[Message]:
+    """Wait for ``n`` admin notices (posted by the pool's own loop, after the change)."""
+
+    async def enough() -> list[Message] | None:
+        found = admin_notices(rig)
+        return found if len(found) >= n else None
+
+    return await until(enough, timeout, f"fewer than {n} admin notices")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from poolrig import ADMIN_CHANNEL, admin_notices, pool_rig
+from poolrig import ADMIN_CHANNEL, admin_notices, pool_rig, told_at_least
 from rig import fast_emulator_config
 from slackrig import SlackRig, until
 
@@ -117,6 +117,7 @@ async def test_a_retired_deployment_mid_run_moves_its_jobs_and_tells_admins_once
         assert [j.id for j in jobs if j.moved_from] == [moved.id]
         late = [j for j in jobs if j.id > moved.id + 3]
         assert all(j.backend != "a" for j in late)
+        await told_at_least(rig, 1)
         notices = admin_notices(rig)
         assert len(notices) == 1
         assert "*a*" in notices[0].text
@@ -163,6 +164,8 @@ async def test_a_job_moved_once_that_loses_its_second_backend_fails_plainly(
         assert failed.error_code == "backend_lost"
         assert first.backend in (failed.error_message or "")
         assert "try again" in (failed.error_message or "")
+        await told_at_least(rig, 2)
+        await rig.settle_cards()
         assert len(admin_notices(rig)) == 2  # two outages, one notice each
 
 

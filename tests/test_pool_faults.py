@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from poolrig import ADMIN_CHANNEL, FAST_HEALTH, admin_notices, pool_rig
+from poolrig import ADMIN_CHANNEL, FAST_HEALTH, admin_notices, pool_rig, told_at_least
 from rig import fast_emulator_config
 from slackrig import SlackRig, until
 from test_pool import all_delivered, exactly_once, start
@@ -108,6 +108,7 @@ async def test_a_backend_answering_garbage_leaves_the_rotation(tmp_path: Path) -
         jobs = await no_job_lost(rig, 6)
         assert {j.backend for j in jobs} == {"good"}
         assert len(resources["good"].videos) == 6  # none made twice where it was made
+        await told_at_least(rig, 1)
         (notice,) = admin_notices(rig)
         assert "*bad*" in notice.text
         assert "not the Videos API" in notice.text
@@ -122,6 +123,7 @@ async def test_a_backend_that_hangs_does_not_stall_the_others(tmp_path: Path) ->
             jobs = await no_job_lost(rig, 6)
             assert {j.backend for j in jobs} == {"good"}
             assert len(resources["good"].videos) == 6
+            await told_at_least(rig, 1)
             (notice,) = admin_notices(rig)
             assert "*bad*" in notice.text
         finally:
@@ -137,6 +139,7 @@ async def test_a_flapping_backend_is_one_outage_and_one_notice(tmp_path: Path) -
         jobs = await no_job_lost(rig, 8)
         good = [j for j in jobs if j.backend == "good"]
         assert len(resources["good"].videos) == len(good)  # none made twice at good
+        await told_at_least(rig, 1)
         assert len(admin_notices(rig)) == 1  # up phases are shorter than recover_after
         resources["bad"].misbehave(None)
         (notice,) = admin_notices(rig)

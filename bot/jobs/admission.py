@@ -27,7 +27,7 @@ S = JobState
 class Admission:
     store: Store
     transitions: Transitions
-    control: Control  # the hold after a 429, the clock
+    control: Control  # the clock
     config: RunnerConfig
     pool: Pool
     _held_back: set[int] = field(default_factory=set, init=False)  # queued, not admitted yet
@@ -47,20 +47,19 @@ class Admission:
             problem = await self.remix_problem(job)
             if problem is not None:
                 await self.transitions.fail(job, problem)
-        if not self.control.holding():
-            running = await self.store.running_by_backend()
-            free = {b.name: b.max_running - running.get(b.name, 0) for b in self.pool.admitting()}
-            slots = sum(max(0, n) for n in free.values())
-            if slots > 0:
-                # A few more than the free slots: a remix bound to a full backend waits.
-                limit = slots + len(self._held_back) + 10
-                for job in await self.store.next_jobs_to_admit(limit):
-                    if not any(n > 0 for n in free.values()):
-                        break
-                    if job.id in self._held_back:
-                        continue
-                    if (moved := await self._admit_one(job, free, running)) is not None:
-                        admitted.append(moved)
+        running = await self.store.running_by_backend()
+        free = {b.name: b.max_running - running.get(b.name, 0) for b in self.pool.admitting()}
+        slots = sum(max(0, n) for n in free.values())
+        if slots > 0:
+            # A few more than the free slots: a remix bound to a full backend waits.
+            limit = slots + len(self._held_back) + 10
+            for job in await self.store.next_jobs_to_admit(limit):
+                if not any(n > 0 for n in free.values()):
+                    break
+                if job.id in self._held_back:
+                    continue
+                if (moved := await self._admit_one(job, free, running)) is not None:
+                    admitted.append(moved)
         await self.transitions.tell_positions()
         return admitted
 

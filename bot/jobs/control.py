@@ -1,9 +1,10 @@
 """When work may go on: what the runner decides and the pipeline obeys.
 
 A job's task waits (between polls, before a retry) with ``nap``, which a cancel of that job
-or a stop of the runner ends at once. A refusal that says "busy" (a 429) pauses admission
-with ``hold``. Admission sleeps in ``rest`` until it is woken (a job queued, a slot freed),
-the hold ends, or a tick passes.
+or a stop of the runner ends at once (a ``poke`` ends it early too: the job looks again,
+e.g. its backend left the rotation). Admission sleeps in ``rest`` until it is woken (a job
+queued, a slot freed), a backend's pause ends (a 429 pauses that backend only: see
+``bot.jobs.pool``), or a tick passes.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ class Control:
         self._stops: dict[int, asyncio.Event] = {}  # one per job a task is driving
         self._canceled: set[int] = set()  # stop_job was called (the event says: stop)
         self._wake = asyncio.Event()
-        self._hold_until = 0.0
 
     # -- one job ------------------------------------------------------------------------
 
@@ -69,23 +69,14 @@ class Control:
 
     # -- admission ----------------------------------------------------------------------
 
-    def hold(self, seconds: float) -> None:
-        """Admit nothing for this many seconds (the endpoint said it is busy)."""
-        self._hold_until = max(self._hold_until, self.clock() + seconds)
-
-    def holding(self) -> bool:
-        return self.clock() < self._hold_until
-
     def wake(self) -> None:
         """Admission looks at the queue now."""
         self._wake.set()
 
     async def rest(self, tick: float, until: float | None = None) -> None:
-        """Admission's sleep: until woken, the hold ends, ``until`` seconds (a backend's
-        pause ends) or ``tick`` seconds pass."""
+        """Admission's sleep: until woken, ``until`` seconds pass (a backend's pause ends),
+        or ``tick`` seconds pass."""
         wait = tick if until is None else min(tick, until)
-        if self.holding():
-            wait = min(wait, self._hold_until - self.clock())
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout=max(wait, 0.01))
         self._wake.clear()
