@@ -16,6 +16,8 @@ from bot.check import run_checks
 from bot.config import ConfigError, Secret, Settings
 from bot.config_pool import BackendSettings
 from bot.emulator import EmulatorConfig, EmulatorResources
+from bot.runtime import open_runtime
+from bot.sora import NotFoundError
 
 SLACK = {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_APP_TOKEN": "xapp-1"}
 
@@ -196,3 +198,27 @@ async def test_without_an_admin_channel_each_admin_gets_a_dm(tmp_path: Path) -> 
         await until(replied, 10, "no recovery reply in the DMs")
         for admin in sorted(admins):
             assert len(rig.bot_messages("D" + admin[1:])) == 2  # the notice and its reply
+
+
+async def test_a_dry_run_serves_one_emulator_per_backend(tmp_path: Path) -> None:
+    settings = Settings.from_env(
+        {
+            **SLACK,
+            "SORA_EMULATOR": "1",
+            "SORA_BACKENDS": "east,sweden",
+            "SORA_BACKEND_SWEDEN_MAX_RUNNING": "3",
+            "SORA_DB_PATH": str(tmp_path / "bot.db"),
+        },
+        dotenv_path=None,
+    )
+    async with open_runtime(settings) as runtime:
+        pool = runtime.runner.pool
+        assert [(b.name, b.max_running, b.host) for b in pool.backends.values()] == [
+            ("east", 2, "emulator"),
+            ("sweden", 3, "emulator"),
+        ]
+        east, sweden = (b.sora for b in pool.backends.values())
+        made = await east.create("a dry-run kite")
+        assert (await east.retrieve(made.id)).id == made.id
+        with pytest.raises(NotFoundError):
+            await sweden.retrieve(made.id)  # another resource: its own ids
