@@ -61,7 +61,7 @@ class Pipeline:
     ) -> None:
         self.pool = pool  # the backends; each job's calls go to the one its row names
         self.transitions = transitions  # every state change
-        self.control = control  # naps a cancel or a stop ends; admission held after a 429
+        self.control = control  # naps a cancel or a stop ends (a poke ends one early)
         self.store = store
         self.files = files
         self.delivery = delivery  # only to publish a finished video
