@@ -27,6 +27,8 @@ BENCHES = (
     ("HTTP mode under a flood", "http_flood.py", [], ["--requests", "50"]),
     ("Cards under load", "cards_under_load.py", [], ["--quick"]),
     ("Store backends", "store_backends.py", [], ["--jobs", "100"]),
+    ("A pool of backends: throughput", "pool_throughput.py", [], ["--jobs", "16"]),
+    ("A pool of backends: failover", "pool_failover.py", [], ["--jobs", "12"]),
 )
 GOAL = re.compile(r"(goal[^\n]*?(PASS|FAIL))", re.I)
 

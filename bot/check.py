@@ -9,6 +9,7 @@ anything failed.
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 import sys
 from collections.abc import Awaitable, Callable
@@ -20,6 +21,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import Settings
+from bot.config_pool import BackendSettings
 from bot.slack.link import describe
 from bot.sora import (
     AuthenticationError,
@@ -98,13 +100,16 @@ async def run_checks(settings: Settings, out: TextIO = sys.stdout) -> int:
             http = await stack.enter_async_context(
                 httpx.AsyncClient(timeout=httpx.Timeout(20.0, connect=5.0))
             )
-            sora = _sora(settings, http, stack)
-            await check("Videos endpoint", lambda: _list(sora))
-            name = f"deployment {settings.sora_deployment!r}"
-            if results[-1].ok:
-                await check(name, lambda: _deployment(sora))
-            else:
-                out.write(f"SKIP  {name}: the endpoint must work first\n")
+            for spec in settings.pool():
+                # A pool names each backend in its lines; a single backend is as it was.
+                where = f"backend {spec.name} ({spec.host}): " if settings.backends else ""
+                sora = _sora(spec, http, stack)
+                await check(f"{where}Videos endpoint", functools.partial(_list, sora))
+                name = f"{where}deployment {spec.deployment!r}"
+                if results[-1].ok:
+                    await check(name, functools.partial(_deployment, sora))
+                else:
+                    out.write(f"SKIP  {name}: the endpoint must work first\n")
     await check("database", lambda: _database(settings))
     failed = [r for r in results if not r.ok]
     if failed:
@@ -182,16 +187,16 @@ async def _socket_mode(client: AsyncWebClient, app_token: str) -> str:
 
 
 def _sora(
-    settings: Settings, http: httpx.AsyncClient, stack: contextlib.AsyncExitStack
+    spec: BackendSettings, http: httpx.AsyncClient, stack: contextlib.AsyncExitStack
 ) -> SoraClient:
-    base = settings.videos_base_url
+    base = spec.base_url
     assert base is not None  # the configuration requires it for `check`
-    key = settings.azure_openai_api_key
+    key = spec.api_key
     return SoraClient(
         http,
         base_url=base,
-        deployment=settings.sora_deployment,
-        auth=auth_for(key.reveal() if key else None, settings.azure_openai_scope, stack),
+        deployment=spec.deployment,
+        auth=auth_for(key.reveal() if key else None, spec.scope, stack),
         retry=RetryPolicy(attempts=2, base_delay=0.5, max_delay=1.0),
     )
 
@@ -223,6 +228,9 @@ async def _list(sora: SoraClient) -> str:
             ) from cannot_list
         return (f"reachable, credentials accepted; it cannot list videos ({cannot_list.status}), "
                 "so crash recovery will not resubmit blindly")  # fmt: skip
+    except DeploymentNotFoundError as exc:
+        raise CheckFailed(f"the deployment was not found: it does not exist or was retired "
+                          f"({exc}); {DeploymentNotFoundError.hint}") from exc  # fmt: skip
     except NotFoundError as exc:
         raise CheckFailed(f"no Videos API at this address ({exc}): check AZURE_OPENAI_ENDPOINT "
                           "(https://RESOURCE.openai.azure.com, or a gateway's base URL)"

@@ -14,13 +14,16 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, NamedTuple, TypeVar, get_args
+from typing import TYPE_CHECKING, Literal, NamedTuple, TypeVar, get_args
 from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 from dotenv.parser import parse_stream
 
 from bot.placeholders import placeholder_problems
+
+if TYPE_CHECKING:
+    from bot.config_pool import BackendSettings
 
 Command = Literal["run", "demo", "check", "emulator", "healthcheck", "migrate-db"]
 _T = TypeVar("_T")
@@ -108,9 +111,10 @@ def _http_url(name: str, raw: str) -> _Url | str:
     return _Url(scheme, host, f"{scheme}://{netloc}", parts.path)
 
 
-def videos_base_url(endpoint: str) -> tuple[str | None, str | None]:
-    """Return (base URL of the Videos API, problem) for an AZURE_OPENAI_ENDPOINT value."""
-    name = "AZURE_OPENAI_ENDPOINT"
+def videos_base_url(
+    endpoint: str, *, name: str = "AZURE_OPENAI_ENDPOINT"
+) -> tuple[str | None, str | None]:
+    """Return (base URL of the Videos API, problem) for an endpoint variable's value."""
     url = _http_url(name, endpoint)
     if isinstance(url, str):
         return None, url
@@ -156,6 +160,27 @@ class Settings:
     # PostgreSQL instead of the SQLite file (a Secret: the URL may carry a password).
     database_url: Secret | None = None
     database_pool_size: int = 10
+    # A pool of Sora backends (SORA_BACKENDS); empty: the single-backend variables above.
+    backends: tuple[BackendSettings, ...] = ()
+    admin_channel_id: str | None = None
+
+    def pool(self) -> tuple[BackendSettings, ...]:
+        """The backends the bot uses: SORA_BACKENDS', or the single-backend variables as a
+        pool of one named ``default``."""
+        if self.backends:
+            return self.backends
+        from bot.config_pool import DEFAULT_NAME, BackendSettings
+
+        return (
+            BackendSettings(
+                name=DEFAULT_NAME,
+                endpoint=self.azure_openai_endpoint,
+                api_key=self.azure_openai_api_key,
+                scope=self.azure_openai_scope,
+                deployment=self.sora_deployment,
+                max_running=self.max_running_jobs,
+            ),
+        )
 
     @property
     def socket_mode(self) -> bool:
@@ -204,7 +229,11 @@ class Settings:
                     "SLACK_SIGNING_SECRET is required in HTTP mode (SLACK_APP_TOKEN is not "
                     "set); set it, or set SLACK_APP_TOKEN for Socket Mode"
                 )
-        if command in ("run", "check") and endpoint is None and not emulator:
+        from bot.config_pool import read_backends
+
+        backends = read_backends(values, problems, emulator=emulator)
+        pooled = "SORA_BACKENDS" in values
+        if command in ("run", "check") and endpoint is None and not emulator and not pooled:
             problems.append(
                 "AZURE_OPENAI_ENDPOINT is required (e.g. https://my-resource.openai.azure.com), "
                 "or set SORA_EMULATOR=1 for a dry run"
@@ -239,6 +268,8 @@ class Settings:
             port=r.port("PORT", 3000) or 3000,
             database_url=r.database_url("SORA_DATABASE_URL"),
             database_pool_size=r.int_("SORA_DATABASE_POOL_SIZE", 10, 1),
+            backends=backends,
+            admin_channel_id=r.channel("SORA_ADMIN_CHANNEL_ID"),
         )
         if problems:
             raise ConfigError(problems)
@@ -327,6 +358,14 @@ class _Reader:
             return next((o for o in options if o.lower() == s.lower()), None)
 
         return self._parse(name, default, parse, "one of " + "/".join(options))
+
+    def channel(self, name: str) -> str | None:
+        return self._parse(
+            name,
+            None,
+            lambda s: s if re.fullmatch(r"[CG][A-Z0-9]{2,}", s) else None,
+            "a Slack channel id like C0123ABCD",
+        )
 
     def list_(self, name: str) -> frozenset[str]:
         return frozenset(x for x in re.split(r"[,\s]+", self.values.get(name, "")) if x)

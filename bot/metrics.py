@@ -6,7 +6,7 @@ Served with ``/healthz`` on ``SORA_METRICS_PORT`` in both modes (see ``bot.serve
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from aiohttp import web
@@ -20,7 +20,7 @@ from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
-from bot.jobs import Artifacts, Delivery
+from bot.jobs import Artifacts, BackendStatus, Delivery
 from bot.jobs.delivery import Remember
 from bot.sora import SoraError
 from bot.store import Job, JobState, Store
@@ -67,8 +67,28 @@ class Metrics:
             registry=r,
         )
         self.sora_errors = Counter(
-            "sora_api_errors_total", "Errors from the Videos API by kind", ["kind"], registry=r
+            "sora_api_errors_total",
+            "Errors from the Videos API by kind and backend",
+            ["kind", "backend"],
+            registry=r,
         )
+        self.backend_up = Gauge(
+            "sora_backend_up", "1 while a backend is in rotation, else 0", ["backend"], registry=r
+        )
+        self.backend_running = Gauge(
+            "sora_backend_running_jobs",
+            "Jobs submitting or running at each backend",
+            ["backend"],
+            registry=r,
+        )
+        self.queue_wait = Histogram(
+            "sora_queue_wait_seconds",
+            "From a job's creation to its admission, by the backend it went to",
+            ["backend"],
+            buckets=(1, 5, 15, 30, 60, 120, 300, 600, 1800),
+            registry=r,
+        )
+        self._pool: Callable[[], Sequence[BackendStatus]] | None = None
         self.slack_calls = Counter(
             "slack_api_calls_total", "Slack Web API calls by method", ["method"], registry=r
         )
@@ -76,8 +96,12 @@ class Metrics:
             "slack_api_errors_total", "Slack Web API errors", ["method", "error"], registry=r
         )
 
-    def sora_error(self, exc: SoraError) -> None:
-        self.sora_errors.labels(type(exc).__name__).inc()
+    def sora_error(self, exc: SoraError, *, backend: str = "default") -> None:
+        self.sora_errors.labels(type(exc).__name__, backend).inc()
+
+    def watch_pool(self, status: Callable[[], Sequence[BackendStatus]]) -> None:
+        """Where the backends' state is read at each scrape."""
+        self._pool = status
 
     def card_edit(self, sent: bool) -> None:
         (self.card_edits if sent else self.card_edits_skipped).inc()
@@ -90,6 +114,9 @@ class Metrics:
         self.transitions.labels(str(job.state)).inc()
         if job.state == JobState.DELIVERED and job.completed_at and job.delivered_at:
             self.delivery.observe(max(0.0, job.delivered_at - job.completed_at))
+        if job.state == JobState.SUBMITTING and job.submitted_at:
+            wait = max(0.0, job.submitted_at - job.created_at)
+            self.queue_wait.labels(job.backend or "default").observe(wait)
         if job.state == JobState.DOWNLOADING and job.completed_at and job.submitted_at:
             self.generation.observe(max(0.0, job.completed_at - job.submitted_at))
 
@@ -98,6 +125,11 @@ class Metrics:
             self.jobs.labels(str(state)).set(await store.count_in_state(state))
         self.queue_depth.set(await store.count_in_state(JobState.QUEUED))
         self.running.set(await store.count_in_state(JobState.SUBMITTING, JobState.RUNNING))
+        if self._pool is not None:
+            busy = await store.running_by_backend()
+            for backend in self._pool():
+                self.backend_up.labels(backend.name).set(1.0 if backend.up else 0.0)
+                self.backend_running.labels(backend.name).set(busy.get(backend.name, 0))
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -21,9 +22,11 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import Settings
+from bot.config_pool import BackendSettings
 from bot.emulator import Emulator, EmulatorConfig
-from bot.jobs import JobRunner, RunnerConfig
+from bot.jobs import Backend, JobRunner, RunnerConfig
 from bot.metrics import MeteredDelivery, Metrics
+from bot.slack.admin_notices import SlackAdminNotices
 from bot.slack.app import build_app, build_client
 from bot.slack.cards import Cards
 from bot.slack.channels import ChannelKinds
@@ -84,23 +87,17 @@ async def open_runtime(
     tuning = dict(tuning or {})
     share_wait = float(tuning.pop("share_wait", 10.0))
     share_give_up = float(tuning.pop("share_give_up", 900.0))
+    sora_timeout = float(tuning.pop("sora_timeout", 60.0))
     async with contextlib.AsyncExitStack() as stack:
         store = await stack.enter_async_context(await open_configured_store(settings))
         http = await stack.enter_async_context(
-            httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=10.0))
+            httpx.AsyncClient(timeout=httpx.Timeout(sora_timeout, connect=min(10.0, sora_timeout)))
         )
         session = await stack.enter_async_context(
             aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, sock_read=300))
         )
         metrics = Metrics()
-        base_url, auth = await _videos_endpoint(settings, stack)
-        sora = SoraClient(
-            http,
-            base_url=base_url,
-            deployment=settings.sora_deployment,
-            auth=auth,
-            on_error=metrics.sora_error,
-        )
+        backends = await _backends(settings, stack, http, metrics)
         client = build_client(settings, metrics)
         cards = Cards(client, store, counters=metrics)
         metrics.watch_card_edits(lambda: cards.pending_edits)
@@ -128,7 +125,13 @@ async def open_runtime(
             max_queued_per_user=settings.max_queued_per_user,
             job_timeout=settings.job_timeout,
         )
-        runner = JobRunner(store, sora, delivery, dataclasses.replace(config, **tuning))
+        notices = SlackAdminNotices(
+            client, channel=settings.admin_channel_id, admins=settings.admin_user_ids
+        )
+        runner = JobRunner(
+            store, backends, delivery, dataclasses.replace(config, **tuning), notices=notices
+        )
+        metrics.watch_pool(runner.pool.status)
         token = settings.slack_bot_token.reveal() if settings.slack_bot_token else ""
         intake = Intake(
             settings=settings,
@@ -156,23 +159,55 @@ async def open_runtime(
         )
 
 
+async def _backends(
+    settings: Settings, stack: contextlib.AsyncExitStack, http: httpx.AsyncClient, metrics: Metrics
+) -> list[Backend]:
+    """One Sora client per backend of the pool (a pool of one without SORA_BACKENDS)."""
+    backends = []
+    for spec in settings.pool():
+        base_url, auth = await _videos_endpoint(settings, spec, stack)
+        sora = SoraClient(
+            http,
+            base_url=base_url,
+            deployment=spec.deployment,
+            auth=auth,
+            on_error=functools.partial(metrics.sora_error, backend=spec.name),
+        )
+        host = "emulator" if settings.emulator else spec.host
+        backends.append(
+            Backend(
+                name=spec.name,
+                sora=sora,
+                max_running=spec.max_running,
+                weight=spec.weight,
+                host=host,
+            )
+        )
+    return backends
+
+
 async def _videos_endpoint(
-    settings: Settings, stack: contextlib.AsyncExitStack
+    settings: Settings, spec: BackendSettings, stack: contextlib.AsyncExitStack
 ) -> tuple[str, Auth]:
     if settings.emulator:
         emulator = Emulator(
             EmulatorConfig(
                 api_keys=frozenset({EMULATOR_KEY}),
-                deployments={settings.sora_deployment: "sora-2"},
+                deployments={spec.deployment: "sora-2"},
+                max_running=spec.max_running,
                 queue_seconds=1.0,
                 generation_seconds_per_video_second=1.0,  # a 4 s clip in about 5 s
                 poll_after_ms=1000,
             )
         )
         base = await stack.enter_async_context(emulator.serve())
-        log.warning("SORA_EMULATOR is on: videos come from the built-in emulator at %s", base)
+        log.warning(
+            "SORA_EMULATOR is on: backend %s's videos come from the built-in emulator at %s",
+            spec.name,
+            base,
+        )
         return f"{base}/openai/v1", ApiKeyAuth(EMULATOR_KEY)
-    base_url = settings.videos_base_url
+    base_url = spec.base_url
     assert base_url is not None  # Settings requires the endpoint unless the emulator is on
-    key = settings.azure_openai_api_key
-    return base_url, auth_for(key.reveal() if key else None, settings.azure_openai_scope, stack)
+    key = spec.api_key
+    return base_url, auth_for(key.reveal() if key else None, spec.scope, stack)

@@ -187,6 +187,7 @@ async def run_bot(
     *,
     share_wait: float = 10.0,
     share_give_up: float = 900.0,
+    tuning: dict[str, Any] | None = None,
     **settings: Any,
 ) -> AsyncIterator[SlackRig]:
     """The bot (runtime + Socket Mode handler) against an already served fake and emulator;
@@ -202,12 +203,13 @@ async def run_bot(
     )
     config = replace(config, **settings)  # may point the bot elsewhere (a proxy)
     fake.socket_connected.clear()
-    tuning = {
+    tuned = {
         **fast_tuning(tmp_path / "work"),
         "share_wait": share_wait,
         "share_give_up": share_give_up,
+        **(tuning or {}),
     }
-    async with open_runtime(config, tuning=tuning) as runtime:
+    async with open_runtime(config, tuning=tuned) as runtime:
         runtime.cards.throttle.per_minute = cards_per_minute
         handler = AsyncSocketModeHandler(runtime.app, "xapp-test")
         await runtime.start()

@@ -43,7 +43,13 @@ async def test_metrics_and_health(tmp_path: Path) -> None:
                 assert sample(text, "sora_running_jobs") == 0
                 assert sample(text, "sora_delivery_seconds_count") == 1
                 assert sample(text, "sora_generation_seconds_count") == 1
-                assert sample(text, "sora_api_errors_total", kind="ServerError") == 1
+                assert (
+                    sample(text, "sora_api_errors_total", backend="default", kind="ServerError")
+                    == 1
+                )
+                assert sample(text, "sora_backend_up", backend="default") == 1
+                assert sample(text, "sora_backend_running_jobs", backend="default") == 0
+                assert sample(text, "sora_queue_wait_seconds_count", backend="default") == 1
                 assert sample(text, "slack_api_calls_total", method="chat.update") >= 1
                 calls = len(rig.fake.calls_to("chat.update"))
                 assert sample(text, "slack_api_calls_total", method="chat.update") == calls

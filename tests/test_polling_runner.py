@@ -8,6 +8,7 @@ import pytest
 from rig import make_rig
 
 from bot.jobs import JobRunner
+from bot.jobs.pipeline import Pipeline
 from bot.store import JobState
 
 
@@ -17,7 +18,7 @@ async def test_finished_jobs_teach_the_poll_policy_their_duration(tmp_path: Path
         await rig.runner.run_until_idle(limit=30)
         rows = [await rig.job(j.id) for j in jobs]
         assert all(r.state == JobState.DELIVERED for r in rows)
-        kind = (rows[0].model, rows[0].size, rows[0].seconds)
+        kind = Pipeline.poll_kind(rows[0])
         completions = rig.runner.pipeline.completions
         took = completions.durations(kind)
         assert len(took) == 3
@@ -42,7 +43,7 @@ async def test_finished_jobs_teach_the_poll_policy_their_duration(tmp_path: Path
         assert (await rig.job(other.id)).state == JobState.DELIVERED
         assert (await rig.job(again.id)).state == JobState.DELIVERED
         assert len(completions.durations(kind)) == 4
-        assert len(completions.durations((rows[0].model, rows[0].size, 8))) == 1
+        assert len(completions.durations((kind[0], kind[1], 8))) == 1
 
 
 async def test_a_restarted_runner_remembers_what_jobs_took(tmp_path: Path) -> None:
@@ -57,7 +58,7 @@ async def test_a_restarted_runner_remembers_what_jobs_took(tmp_path: Path) -> No
         restarted = JobRunner(rig.store, rig.sora, rig.delivery, rig.runner.config)
         await restarted.start()
         try:
-            kind = (rows[0].model, rows[0].size, rows[0].seconds)
+            kind = Pipeline.poll_kind(rows[0])
             expected = [r.completed_at - r.submitted_at for r in rows]  # type: ignore[operator]
             assert restarted.pipeline.completions.durations(kind) == pytest.approx(expected)
         finally:

@@ -217,8 +217,10 @@ async def test_reopen_keeps_every_field(open_store_here: OpenStore, clock: Clock
         await s.set_card(job.id, card_ts="111.333", thread_ts="111.222")
         await s.update_job(job.id, function_done_at=4.5, variant_group="g1")
         clock.now += 5
-        await s.transition(job.id, S.SUBMITTING, attempts=1)
-        await s.transition(job.id, S.RUNNING, video_id="video_2", submitted_at=1.5)
+        await s.transition(job.id, S.SUBMITTING, attempts=1, backend="east")
+        await s.transition(
+            job.id, S.RUNNING, video_id="video_2", submitted_at=1.5, moved_from="sweden"
+        )
         await s.update_job(
             job.id, progress=42, completed_at=2.5, cancel_requested=True, deleted_by="U9",
             completion_sent_at=3.5,
@@ -245,6 +247,7 @@ async def test_reopen_keeps_every_field(open_store_here: OpenStore, clock: Clock
         "admitted_at": 1_000_005.0,
         "deleted_from": S.FAILED, "channel_public": True,
         "function_execution_id": "Fx1", "function_done_at": 4.5, "variant_group": "g1",
+        "backend": "east", "moved_from": "sweden",
     }  # fmt: skip
 
 

@@ -81,12 +81,12 @@ async def test_replicas_starting_together_migrate_once(pg_url: str) -> None:
 async def test_a_later_migration_is_one_more_entry(pg_url: str) -> None:
     async with await Store.open_postgres(pg_url) as s:
         job = await s.create_job(new())
-    more = (*PG_MIGRATIONS, ("ALTER TABLE jobs ADD COLUMN backend TEXT",))
+    more = (*PG_MIGRATIONS, ("ALTER TABLE jobs ADD COLUMN some_later_column TEXT",))
     conn = await psycopg.AsyncConnection.connect(pg_url, autocommit=True)
     async with conn:
         assert await pg_migrate(conn, more) == PG_LATEST_VERSION + 1
         assert await pg_migrate(conn, more) == PG_LATEST_VERSION + 1  # a no-op now
-    assert sql(pg_url, "SELECT id, backend FROM jobs") == [(job.id, None)]
+    assert sql(pg_url, "SELECT id, some_later_column FROM jobs") == [(job.id, None)]
     # And this bot, one migration behind, refuses the newer schema rather than guess.
     with pytest.raises(StoreError, match="newer than this bot"):
         await Store.open_postgres(pg_url)

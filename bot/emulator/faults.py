@@ -6,6 +6,12 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 FaultKind = Literal["fail", "delay", "drop", "lose", "cut"]
+#: A lasting misbehaviour of the whole resource (until turned off), unlike the N-shot faults:
+#: ``garbage`` answers every API request 200 with an HTML page (a captive portal, a broken
+#: gateway); ``hang`` accepts every request and never answers it; ``flap`` is down (the
+#: connection closed unanswered) and up by turns, ``period`` seconds each, down first.
+Misbehaviour = Literal["garbage", "hang", "flap"]
+MISBEHAVIOURS: tuple[str, ...] = ("garbage", "hang", "flap")
 
 
 @dataclass

@@ -18,9 +18,9 @@ from aiohttp.typedefs import Handler
 
 from .config import EmulatorConfig
 from .content import Assets
-from .control import add_control_routes
+from .control import CONTROL_PREFIX, add_control_routes
 from .errors import ApiError, envelope, gateway_401, gateway_404, generic
-from .faults import Fault, FaultQueue
+from .faults import MISBEHAVIOURS, Fault, FaultQueue, Misbehaviour
 from .handlers import Handlers
 from .state import RecordedRequest, VideoRecord
 from .storage import Storage
@@ -55,6 +55,8 @@ class Emulator:
         self._store = VideoStore(self.clock)
         self._faults = FaultQueue()
         self._chaos: tuple[float, random.Random, tuple[str, ...], tuple[int, ...]] | None = None
+        self._misbehaviour: tuple[Misbehaviour, float, float] | None = None  # kind, period, t0
+        self._unhang = asyncio.Event()
         self.storage = Storage(lambda: self.config, self._faults, self.clock)
         self._handlers = Handlers(
             lambda: self.config, self._store, Assets(), self._faults, storage=self.storage
@@ -159,6 +161,26 @@ class Emulator:
     def cut_download_next(self, after_bytes: int, *, times: int = 1) -> None:
         self._faults.add(Fault("cut", times, "GET", None, after_bytes=after_bytes))
 
+    def misbehave(self, kind: Misbehaviour | None, *, period: float = 2.0) -> None:
+        """From now on the whole resource misbehaves as ``kind`` (see faults.Misbehaviour);
+        None ends it (requests a hang holds are then closed unanswered). The control
+        routes keep working."""
+        if kind is not None and kind not in MISBEHAVIOURS:
+            raise ValueError(f"misbehaviour is one of {', '.join(MISBEHAVIOURS)}")
+        if period <= 0:
+            raise ValueError("period must be > 0")
+        self._unhang.set()
+        self._unhang = asyncio.Event()
+        self._misbehaviour = (kind, period, self.clock()) if kind is not None else None
+
+    def _misbehaving(self, request: web.Request) -> Misbehaviour | None:
+        if self._misbehaviour is None or request.path.startswith(CONTROL_PREFIX):
+            return None
+        kind, period, since = self._misbehaviour
+        if kind == "flap" and int((self.clock() - since) // period) % 2 == 1:
+            return None  # an up phase
+        return kind
+
     def remove_deployment(self, name: str) -> None:
         self._store.remove_deployment(self.config, name)
 
@@ -224,6 +246,16 @@ class Emulator:
             )
 
     async def _answer(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        misbehaving = self._misbehaving(request)
+        if misbehaving == "garbage":
+            page = "<html><body>Service temporarily unavailable</body></html>"
+            return web.Response(status=200, text=page, content_type="text/html")
+        if misbehaving is not None:  # a hang holds the request until the mode ends
+            if misbehaving == "hang":
+                await self._unhang.wait()
+            if request.transport is not None:
+                request.transport.close()
+            return _Dropped(status=499)
         chaos = self._chaos_for(request)
         if chaos is not None:
             return chaos

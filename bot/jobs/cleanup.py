@@ -12,12 +12,12 @@ from typing import Any
 
 from bot.jobs import outcomes
 from bot.jobs.delivery import Delivery
+from bot.jobs.pool import Pool
 from bot.jobs.transitions import Transitions
 from bot.sora import (
     InvalidRequestError,
     NotFoundError,
     NotSupportedError,
-    SoraClient,
     SoraError,
 )
 from bot.store import Job, JobState, Store
@@ -27,10 +27,10 @@ log = logging.getLogger("bot.jobs")
 
 class Cleaner:
     def __init__(
-        self, *, store: Store, sora: SoraClient, delivery: Delivery, transitions: Transitions
+        self, *, store: Store, pool: Pool, delivery: Delivery, transitions: Transitions
     ) -> None:
         self.store = store
-        self.sora = sora
+        self.pool = pool  # a video is deleted at the backend that made it
         self.delivery = delivery
         self.transitions = transitions
         # One clean-up per job at a time (a Delete press and the clean-up loop may race).
@@ -65,9 +65,12 @@ class Cleaner:
 
     async def _cleanup(self, job: Job) -> bool:
         note = None
-        if job.video_id and not self.transitions.expired(job):
+        backend = self.pool.get(job.backend)
+        if job.video_id and not self.transitions.expired(job) and backend is not None:
+            if not self.pool.in_rotation(job.backend) and self.pool.others_in_rotation(job.backend):
+                return False  # out of rotation: later, once it is back
             try:
-                await self.sora.delete(job.video_id)
+                await backend.sora.delete(job.video_id)
             except NotFoundError:
                 pass  # already gone or expired
             except NotSupportedError:

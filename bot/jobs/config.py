@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bot.jobs.health import HealthPolicy
 from bot.jobs.polling import PollPolicy
 
 
@@ -27,3 +28,4 @@ class RunnerConfig:
     max_download_failures: int = 6  # in a row, the same way: then the job fails with why
     cleanup_interval: float = 30.0
     tick: float = 5.0  # admission looks again at least this often
+    health: HealthPolicy = field(default_factory=HealthPolicy)  # a backend in rotation or not

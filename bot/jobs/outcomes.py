@@ -33,6 +33,7 @@ TIMEOUT = "timeout"
 PROVIDER_FAILED = "provider_failed"
 EXPIRED = "expired"
 PARENT_UNAVAILABLE = "parent_unavailable"
+BACKEND_LOST = "backend_lost"
 UNCONFIRMED = "unconfirmed"
 INPUT_MISSING = "input_missing"
 DELIVERY_REFUSED = "delivery_refused"
@@ -100,6 +101,26 @@ def expired() -> Outcome:
 
 def parent_unavailable(label: str, why: str) -> Outcome:
     return Outcome(PARENT_UNAVAILABLE, f"Cannot remix {label}: it {why}.")
+
+
+def backend_gone(label: str, backend: str, why: str) -> Outcome:
+    """A remix whose parent's video is at a backend the bot cannot use."""
+    return Outcome(
+        PARENT_UNAVAILABLE,
+        f"Cannot remix {label}: it was made by the video service region `{backend}`, which "
+        f"{why}, and a video can only be remixed where it was made. Start a new video from "
+        "the same prompt instead (nothing was spent on this remix).",
+    )
+
+
+def backend_lost(first: str, second: str, why: str) -> Outcome:
+    """A job moved once whose second backend went out of service too."""
+    return Outcome(
+        BACKEND_LOST,
+        f"The video service region `{first}` went out of service while making this video, "
+        f"and so did `{second}`, where it was started again ({why}). The bot stopped here; "
+        "try again in a while.",
+    )
 
 
 def unconfirmed() -> Outcome:

@@ -19,6 +19,7 @@ from bot.jobs.config import RunnerConfig
 from bot.jobs.control import Control
 from bot.jobs.delivery import Artifacts, Delivery, DeliveryRefused
 from bot.jobs.polling import CompletionTimes, PollTracker
+from bot.jobs.pool import DEFAULT_BACKEND, Pool
 from bot.jobs.reconcile import CannotList, Reconciler
 from bot.jobs.transitions import Transitions
 from bot.jobs.workfiles import WorkFiles
@@ -49,7 +50,7 @@ class Pipeline:
     def __init__(
         self,
         *,
-        sora: SoraClient,
+        pool: Pool,
         transitions: Transitions,
         control: Control,
         store: Store,
@@ -59,20 +60,68 @@ class Pipeline:
         clock: Callable[[], float],
         completions: CompletionTimes,
     ) -> None:
-        self.sora = sora
+        self.pool = pool  # the backends; each job's calls go to the one its row names
         self.transitions = transitions  # every state change
-        self.control = control  # naps a cancel or a stop ends; admission held after a 429
+        self.control = control  # naps a cancel or a stop ends (a poke ends one early)
         self.store = store
         self.files = files
         self.delivery = delivery  # only to publish a finished video
         self.config = config
         self.clock = clock
         self.completions = completions  # what recent jobs took: when to poll densely
-        self.reconciler = Reconciler(store, sora, config.reconcile_skew)
+        self.reconciler = Reconciler(store, self.sora, config.reconcile_skew)
         # Jobs whose create may have reached Azure, with the time it may have: reconciled
         # before any new create, once reconcile_delay has passed (a create still being
         # processed is not listed yet).
         self._unsure: dict[int, float] = {}
+
+    @staticmethod
+    def poll_kind(job: Job) -> tuple[str, str, int]:
+        """Jobs that take about as long: the same backend (a region), deployment, size and
+        length (``Store.completion_times`` answers with the same keys)."""
+        return (f"{job.backend or DEFAULT_BACKEND}/{job.model}", job.size, job.seconds)
+
+    def sora(self, job: Job) -> SoraClient:
+        """The client of the backend that has (or is making) this job's video."""
+        backend = self.pool.get(job.backend)
+        if backend is None:
+            raise NotFoundError(f"backend {job.backend!r} is no longer configured", status=404)
+        return backend.sora
+
+    def must_leave(self, job: Job) -> bool:
+        """The job's backend is out of rotation (or gone from the configuration) and the
+        job can go elsewhere: another backend is in rotation, or it moved once already
+        (then it fails, see ``leave``)."""
+        if self.pool.in_rotation(job.backend):
+            return False
+        if self.pool.get(job.backend) is None:
+            return True
+        return job.moved_from is not None or self.pool.others_in_rotation(job.backend)
+
+    async def leave(self, job: Job) -> Job | None:
+        """Start the job again on another backend, once; a second loss fails it."""
+        self._unsure.pop(job.id, None)
+        name = job.backend or "default"
+        health = self.pool.health.get(name)
+        why = (health.reason if health else "") or "it is no longer configured"
+        if job.moved_from is not None:
+            lost = outcomes.backend_lost(job.moved_from, name, why)
+            return await self.transitions.fail(job, lost)
+        log.warning("job %d: backend %s is out of rotation (%s); starting it again elsewhere",
+                    job.id, name, why)  # fmt: skip
+        await self.files.discard(job)  # a partial download from the old backend
+        await self.transitions.move(
+            job,
+            S.QUEUED,
+            backend=None,
+            moved_from=name,
+            video_id=None,
+            progress=0,
+            submitted_at=None,
+            completed_at=None,
+            attempts=0,
+        )
+        return None  # admission takes it to another backend
 
     def resume(self, job: Job) -> None:
         """A job found unfinished at start-up: one left in ``submitting`` may have reached
@@ -84,6 +133,8 @@ class Pipeline:
 
     async def submit(self, job: Job) -> Job | None:
         """Create the job at Azure; reconcile first if an earlier create may have landed."""
+        if self.must_leave(job):
+            return await self.leave(job)
         if job.video_id:
             return await self.transitions.move(job, S.RUNNING)
         if job.id in self._unsure:
@@ -118,8 +169,13 @@ class Pipeline:
         except RateLimitError as exc:  # 'Too many running tasks' included: nothing was made
             return await self._requeue(job, exc.retry_after or self.config.busy_hold, str(exc))
         except AuthenticationError as exc:
-            log.error("the Videos endpoint refused the bot's credentials: %s", exc)
+            log.error("backend %s refused the bot's credentials: %s", job.backend, exc)
             return await self._requeue(job, self.config.auth_hold, "authentication")
+        except DeploymentNotFoundError as exc:
+            if self.pool.others_in_rotation(job.backend):  # nothing was made: go elsewhere
+                return await self._requeue(job, self.config.auth_hold, str(exc))
+            log.error("deployment %r not found (%s): %s", self.sora(job).deployment, exc.hint, exc)
+            return await self.transitions.fail(job, outcomes.from_error(exc))
         except TransportError as exc:
             if not exc.sent:
                 return await self._requeue(job, self.config.busy_hold, str(exc))
@@ -127,8 +183,6 @@ class Pipeline:
         except (ServerError, InvalidResponseError) as exc:
             return await self._ambiguous(job, exc)
         except SoraError as exc:
-            if isinstance(exc, DeploymentNotFoundError):
-                log.error("deployment %r not found (%s): %s", self.sora.deployment, exc.hint, exc)
             return await self.transitions.fail(job, outcomes.from_error(exc))
         return await self._running(job, video)
 
@@ -146,13 +200,13 @@ class Pipeline:
                 parent_video = parent.video_id if parent else None
             if not parent_video:
                 raise NotFoundError("the video to remix is unknown", status=404)
-            return await self.sora.remix(parent_video, job.prompt)
+            return await self.sora(job).remix(parent_video, job.prompt)
         reference = None
         if job.input_image_path:
             path = Path(job.input_image_path)
             data = await asyncio.to_thread(path.read_bytes)
             reference = ReferenceImage.from_bytes(data, path.name)
-        return await self.sora.create(
+        return await self.sora(job).create(
             job.prompt, size=job.size, seconds=job.seconds, input_reference=reference
         )
 
@@ -172,10 +226,10 @@ class Pipeline:
         """Back to the queue; admission pauses ``delay`` seconds. A refusal that surely
         created nothing (a 429, a connection never opened) does not count as an attempt:
         a job waiting behind a busy deployment must never give up."""
-        self.control.hold(delay)
-        log.info("job %d back to the queue for %.0fs: %s", job.id, delay, why)
+        self.pool.pause(job.backend, delay)
+        log.info("job %d back to the queue, %s paused %.0fs: %s", job.id, job.backend, delay, why)
         attempts = job.attempts if attempted else max(0, job.attempts - 1)
-        await self.transitions.move(job, S.QUEUED, attempts=attempts)
+        await self.transitions.move(job, S.QUEUED, attempts=attempts, backend=None)
         return None  # admission takes it from here
 
     # -- running ------------------------------------------------------------------------
@@ -183,7 +237,7 @@ class Pipeline:
     async def poll(self, job: Job) -> Job | None:
         assert job.video_id is not None
         started = job.submitted_at or job.created_at
-        kind = (job.model, job.size, job.seconds)
+        kind = self.poll_kind(job)
         tracker = PollTracker(
             self.config.poll,
             job.seconds,
@@ -202,9 +256,13 @@ class Pipeline:
                 )
             if await self.control.nap(job.id, tracker.next_delay(now, hint)):
                 return None
+            if self.must_leave(job):
+                return await self.leave(job)
             try:
-                result = await self.sora.poll(job.video_id)
+                result = await self.sora(job).poll(job.video_id)
             except NotFoundError:
+                if self.must_leave(job):
+                    return await self.leave(job)
                 return await self.transitions.fail(job, outcomes.expired())
             except SoraError as exc:
                 log.warning("job %d: status check failed: %s", job.id, exc)
@@ -232,10 +290,14 @@ class Pipeline:
         while True:
             if self.transitions.expired(job):
                 return await self.transitions.fail(job, outcomes.expired())
+            if self.must_leave(job):
+                return await self.leave(job)
             try:
-                await self.sora.download(job.video_id, files.video)
+                await self.sora(job).download(job.video_id, files.video)
                 break
             except NotFoundError:
+                if self.must_leave(job):
+                    return await self.leave(job)
                 return await self.transitions.fail(job, outcomes.expired())
             except SoraError as exc:
                 attempt += 1
@@ -251,7 +313,7 @@ class Pipeline:
                     return None
         try:
             assert files.thumbnail is not None
-            await self.sora.download(job.video_id, files.thumbnail, variant="thumbnail")
+            await self.sora(job).download(job.video_id, files.thumbnail, variant="thumbnail")
         except SoraError as exc:  # a thumbnail is a nicety, never a reason to fail
             log.info("job %d: no thumbnail (%s)", job.id, exc)
         await asyncio.to_thread(make_private, [files.video, files.thumbnail or files.video])
@@ -267,7 +329,7 @@ class Pipeline:
             try:
                 if not await asyncio.to_thread(files.video.exists):
                     assert job.video_id is not None
-                    await self.sora.download(job.video_id, files.video)
+                    await self.sora(job).download(job.video_id, files.video)
                 thumb = files.thumbnail
                 if thumb is not None and not await asyncio.to_thread(thumb.exists):
                     thumb = None

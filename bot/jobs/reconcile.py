@@ -9,6 +9,8 @@ job and belongs to no other job. An endpoint that cannot list (some proxies answ
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from bot.sora import InvalidRequestError, NotSupportedError, SoraClient, SoraError, Video
 from bot.store import Job, JobKind, Store
 
@@ -18,9 +20,9 @@ class CannotList(SoraError):
 
 
 class Reconciler:
-    def __init__(self, store: Store, sora: SoraClient, skew: float) -> None:
+    def __init__(self, store: Store, sora: Callable[[Job], SoraClient], skew: float) -> None:
         self.store = store
-        self.sora = sora
+        self.sora = sora  # the client of the backend the job went to (ids are per resource)
         self.skew = skew
 
     def matches(self, job: Job, video: Video) -> bool:
@@ -37,7 +39,7 @@ class Reconciler:
     async def find(self, job: Job) -> Video | None:
         since = (job.admitted_at or job.submitted_at or job.created_at) - self.skew
         try:
-            async for video in self.sora.iter_videos(order="desc", page_size=50):
+            async for video in self.sora(job).iter_videos(order="desc", page_size=50):
                 if video.created_at is not None and video.created_at < since:
                     return None
                 if self.matches(job, video):

@@ -14,7 +14,7 @@ import asyncio
 import functools
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +26,7 @@ from bot.jobs.control import Control
 from bot.jobs.delivery import Delivery
 from bot.jobs.pipeline import Pipeline
 from bot.jobs.polling import CompletionTimes
+from bot.jobs.pool import DEFAULT_BACKEND, AdminNotices, Backend, Pool
 from bot.jobs.transitions import Transitions
 from bot.jobs.workfiles import WorkFiles
 from bot.sora import SoraClient
@@ -43,6 +44,7 @@ from bot.store import (
 
 log = logging.getLogger("bot.jobs")
 S = JobState
+MOVABLE = (S.SUBMITTING, S.RUNNING, S.DOWNLOADING)  # at a backend, not delivered yet
 
 
 class QueueFull(Exception):
@@ -66,13 +68,23 @@ class JobRunner:
     def __init__(
         self,
         store: Store,
-        sora: SoraClient,
+        sora: SoraClient | Sequence[Backend],
         delivery: Delivery,
         config: RunnerConfig,
         *,
         clock: Callable[[], float] = time.time,
+        notices: AdminNotices | None = None,
     ) -> None:
+        """``sora``: one client (a pool of one named "default", capped at
+        ``config.max_running``) or the pool's backends."""
         self.store = store
+        backends = (
+            [Backend(name=DEFAULT_BACKEND, sora=sora, max_running=config.max_running)]
+            if isinstance(sora, SoraClient)
+            else list(sora)
+        )
+        self.pool = Pool(backends, clock=clock, policy=config.health, notices=notices)
+        self.pool.on_change = self._backend_changed
         self.delivery = delivery
         self.config = config
         self.clock = clock
@@ -87,7 +99,7 @@ class JobRunner:
             wake=self.control.wake,
         )
         self.pipeline = Pipeline(
-            sora=sora,
+            pool=self.pool,
             transitions=self.transitions,
             control=self.control,
             store=store,
@@ -98,10 +110,14 @@ class JobRunner:
             completions=CompletionTimes(),
         )
         self.admission = Admission(
-            store=store, transitions=self.transitions, control=self.control, config=config
+            store=store,
+            transitions=self.transitions,
+            control=self.control,
+            config=config,
+            pool=self.pool,
         )
         self.cleaner = Cleaner(
-            store=store, sora=sora, delivery=delivery, transitions=self.transitions
+            store=store, pool=self.pool, delivery=delivery, transitions=self.transitions
         )
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._loops: set[asyncio.Task[None]] = set()
@@ -135,6 +151,7 @@ class JobRunner:
             stopped=self.control.stopped, interval=self.config.cleanup_interval, busy=self._tasks
         )
         self._loop(cleaning, "cleanup")
+        self._loop(self.pool.run(self.control.stopped), "backend health")
 
     async def stop(self, grace: float = 8.0) -> None:
         """Stop admitting, let steps in flight finish for ``grace`` s, then cancel the rest.
@@ -282,7 +299,15 @@ class JobRunner:
         while not self.control.stopped.is_set():
             for job in await self.admission.admit():
                 self._spawn(job)
-            await self.control.rest(self.config.tick)
+            await self.control.rest(self.config.tick, self.pool.next_unpause())
+
+    async def _backend_changed(self, name: str, up: bool) -> None:
+        """A backend left the rotation: its jobs' tasks look at once (and move elsewhere);
+        either way, admission looks again."""
+        if not up:
+            for job in await self.store.jobs_on_backend(name, *MOVABLE):
+                self.control.poke(job.id)
+        self.control.wake()
 
     def parent_problem(self, parent: Job | None) -> outcomes.Outcome | None:
         """Why this job's video cannot be remixed (failed, canceled, deleted, expired)."""

@@ -162,6 +162,12 @@ def status_line(job: Job, position: int | None) -> str:
     return f":wastebasket: Deleted{by}{kept}"
 
 
+MOVED_NOTE = (
+    ":twisted_rightwards_arrows: Moved to another region, started again "
+    "(the video service region making it went out of service)"
+)
+
+
 def job_card(
     job: Job, position: int | None = None, parent_label: str | None = None, *, quiet: bool = False
 ) -> Message:
@@ -177,6 +183,8 @@ def job_card(
         _context(settings_line(job)),
         _mrkdwn(status_line(job, position)),
     ]
+    if job.moved_from is not None and job.state != JobState.FAILED:
+        blocks.append(_context(MOVED_NOTE))
     buttons = []
     if job.state in (JobState.QUEUED, JobState.SUBMITTING, JobState.RUNNING):
         buttons.append(_button("Cancel", ACTION_CANCEL, str(job.id)))

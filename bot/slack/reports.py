@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
+from bot.jobs import BackendStatus
 from bot.slack.blocks import Message, clip, escape, notice, progress_bar
 from bot.store import Job, JobState
 
@@ -88,6 +90,29 @@ def queue_message(
         if len(ordered) > 20:
             lines.append(f"… and {len(ordered) - 20} more")
     return notice("\n".join(lines))
+
+
+def capacity_line(backends: Sequence[BackendStatus], busy: Mapping[str | None, int]) -> str:
+    """Backends up and slots busy/total; a pool of more than one names each backend."""
+    up = [b for b in backends if b.up]
+    used = sum(busy.get(b.name, 0) for b in backends)
+    total = sum(b.max_running for b in up)
+    head = (
+        f"*Capacity:* {len(up)} of {len(backends)} backend{'s' if len(backends) != 1 else ''}"
+        f" up · {used}/{total} slots busy"
+    )
+    if len(backends) < 2:
+        return head
+    parts = []
+    for b in backends:
+        state = f"{busy.get(b.name, 0)}/{b.max_running}" if b.up else "out of rotation"
+        parts.append(f"{b.name} {state}{' (busy, paused)' if b.paused and b.up else ''}")
+    return f"{head} ({', '.join(parts)})"
+
+
+def with_capacity(message: Message, line: str) -> Message:
+    """The queue report with the capacity line under it."""
+    return notice(f"{message.text}\n{line}")
 
 
 def usage_message(

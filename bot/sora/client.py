@@ -85,6 +85,12 @@ class SoraClient:
         self._sleep = sleep
         self._rand = rand
         self._on_error = on_error  # sees every failed attempt (metrics)
+        self._watchers: list[tuple[Callable[[], None], Callable[[SoraError], None]]] = []
+
+    def watch(self, *, on_ok: Callable[[], None], on_error: Callable[[SoraError], None]) -> None:
+        """Also tell ``on_ok`` of every answered request and ``on_error`` of every failed
+        attempt (a pool's health of this backend)."""
+        self._watchers.append((on_ok, on_error))
 
     # -- the six endpoints ---------------------------------------------------------------
 
@@ -309,11 +315,16 @@ class SoraClient:
         async for attempt in retrying:
             with attempt:
                 try:
-                    return await fn()
+                    result = await fn()
                 except SoraError as exc:
                     if self._on_error is not None:
                         self._on_error(exc)
+                    for _, on_error in self._watchers:
+                        on_error(exc)
                     raise
+                for on_ok, _ in self._watchers:
+                    on_ok()
+                return result
         raise AssertionError("unreachable")
 
 

@@ -36,8 +36,10 @@ ALLOWED_TRANSITIONS: Mapping[JobState, frozenset[JobState]] = MappingProxyType(
     {
         _S.QUEUED: frozenset({_S.SUBMITTING, _S.CANCELED, _S.FAILED}),
         _S.SUBMITTING: frozenset({_S.RUNNING, _S.QUEUED, _S.FAILED, _S.CANCELED}),
-        _S.RUNNING: frozenset({_S.DOWNLOADING, _S.FAILED, _S.CANCELED}),
-        _S.DOWNLOADING: frozenset({_S.UPLOADING, _S.FAILED, _S.CANCELED, _S.RUNNING}),
+        # -> queued from running or downloading: its backend went out of rotation, and the
+        # job is started again elsewhere (once; see bot.jobs.pool).
+        _S.RUNNING: frozenset({_S.DOWNLOADING, _S.FAILED, _S.CANCELED, _S.QUEUED}),
+        _S.DOWNLOADING: frozenset({_S.UPLOADING, _S.FAILED, _S.CANCELED, _S.RUNNING, _S.QUEUED}),
         _S.UPLOADING: frozenset({_S.DELIVERED, _S.FAILED}),
         _S.DELIVERED: frozenset({_S.DELETED}),
         _S.FAILED: frozenset({_S.DELETED}),
@@ -131,6 +133,11 @@ class Job:
     function_execution_id: str | None = None  # schema v9: the Workflow step waiting for it
     function_done_at: float | None = None  # when that step was completed (or found done)
     variant_group: str | None = None  # schema v10: the jobs of one `--variants N` request
+    # schema v12: the Sora backend (pool member) the job was admitted to: every call for its
+    # video goes there (ids are per resource). NULL: not admitted yet, or made before pools
+    # (the backend named "default").
+    backend: str | None = None
+    moved_from: str | None = None  # the backend it was moved away from (at most once)
 
     @property
     def unfinished(self) -> bool:

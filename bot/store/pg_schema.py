@@ -152,6 +152,15 @@ _V6_NOTICES_HOME: Migration = (
     """,
 )
 
+# v7: SQLite v12, the pool: the backend that made each job's video, and the one it was
+# moved away from.
+_V7_BACKENDS: Migration = (
+    "ALTER TABLE jobs ADD COLUMN backend TEXT",
+    "ALTER TABLE jobs ADD COLUMN moved_from TEXT",
+    "UPDATE jobs SET backend = 'default' WHERE state <> 'queued'",
+    "CREATE INDEX jobs_by_backend ON jobs (state, backend)",
+)
+
 PG_MIGRATIONS: tuple[Migration, ...] = (
     _V1_JOBS,
     _V2_LEASES,
@@ -159,6 +168,7 @@ PG_MIGRATIONS: tuple[Migration, ...] = (
     _V4_WORKFLOW_STEP,
     _V5_VARIANTS,
     _V6_NOTICES_HOME,
+    _V7_BACKENDS,
 )
 PG_LATEST_VERSION = len(PG_MIGRATIONS)
 

@@ -12,7 +12,8 @@ _ADMISSIBLE = "(j.kind <> 'remix' OR j.parent_job_id IS NULL OR p.state = 'deliv
 
 # Fair order of the admissible queued jobs: round r holds each requester's r-th oldest job;
 # within a round, requesters who were served least recently come first (never served first),
-# then the one whose oldest queued job is oldest. Creation order is id order.
+# then the one whose oldest queued job is oldest. Creation order is id order. A job moved
+# off a backend that left the rotation (it was running there) goes before all of them.
 _FAIR_QUEUE = f"""
 WITH queue AS (
     SELECT {_J_COLUMNS},
@@ -26,7 +27,8 @@ WITH queue AS (
     GROUP BY requester_id
 )
 SELECT queue.* FROM queue LEFT JOIN served USING (requester_id)
-ORDER BY queue.round, served.last_admitted IS NOT NULL, served.last_admitted, queue.first_id
+ORDER BY queue.moved_from IS NULL, queue.round, served.last_admitted IS NOT NULL,
+         served.last_admitted, queue.first_id
 LIMIT ?
 """
 # The same order, ids only: places in line are asked for often (every admission tick, every
@@ -123,6 +125,21 @@ class StoreQueries(StoreBase):
         sql = f"SELECT COUNT(*) FROM jobs WHERE state IN ({_marks(len(states))})"
         return int(await self._scalar(sql, tuple(JobState(s).value for s in states)))
 
+    async def running_by_backend(self) -> dict[str | None, int]:
+        """Jobs submitting or running at Azure, by the backend their row names."""
+        rows = await self._rows(
+            "SELECT backend, COUNT(*) FROM jobs WHERE state IN ('submitting', 'running')"
+            " GROUP BY backend"
+        )
+        return {row[0]: int(row[1]) for row in rows}
+
+    async def jobs_on_backend(self, backend: str, *states: JobState) -> list[Job]:
+        """Jobs in ``states`` whose row names ``backend``, oldest first."""
+        if not states:
+            return []
+        sql = f"{SELECT_JOBS} WHERE backend = ? AND state IN ({_marks(len(states))}) ORDER BY id"
+        return await self._jobs(sql, (backend, *(JobState(s).value for s in states)))
+
     async def jobs_in_states(self, *states: JobState) -> list[Job]:
         """Oldest first."""
         if not states:
@@ -135,10 +152,11 @@ class StoreQueries(StoreBase):
         return await self.jobs_in_states(*sorted(UNFINISHED))
 
     async def completion_times(self, limit: int = 500) -> list[tuple[str, str, int, float]]:
-        """(model, size, seconds, submission to completion) of the ``limit`` jobs Azure
+        """(backend/model, size, seconds, submission to completion) of the ``limit`` jobs Azure
         completed last, oldest first: what the poll policy learns from at start-up."""
         rows = await self._rows(
-            "SELECT model, size, seconds, took FROM (SELECT model, size, seconds, completed_at,"
+            "SELECT model, size, seconds, took FROM (SELECT COALESCE(backend, 'default') || '/'"
+            " || model AS model, size, seconds, completed_at,"
             " completed_at - submitted_at AS took FROM jobs WHERE completed_at IS NOT NULL"
             " AND submitted_at IS NOT NULL ORDER BY completed_at DESC LIMIT ?)"
             " ORDER BY completed_at",

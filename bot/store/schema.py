@@ -189,6 +189,16 @@ _V11_NOTICES_HOME: Migration = (
     """,
 )
 
+# v12: the pool of Sora backends (issue 15): which backend made each job's video (its ids
+# are that resource's), and the backend a job was moved away from when it went out of
+# rotation. Older rows were made by the single backend, the pool's "default".
+_V12_BACKENDS: Migration = (
+    "ALTER TABLE jobs ADD COLUMN backend TEXT",
+    "ALTER TABLE jobs ADD COLUMN moved_from TEXT",
+    "UPDATE jobs SET backend = 'default' WHERE state <> 'queued'",
+    "CREATE INDEX jobs_by_backend ON jobs (state, backend)",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     _V1_JOBS,
     _V2_ADMISSION,
@@ -201,6 +211,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _V9_WORKFLOW_STEP,
     _V10_VARIANTS,
     _V11_NOTICES_HOME,
+    _V12_BACKENDS,
 )
 LATEST_VERSION = len(MIGRATIONS)
 

@@ -222,7 +222,14 @@ class Intake:
         self, name: str, *, channel: str, user: str, team_domain: str | None
     ) -> Answer:
         """``list``, ``queue`` or ``usage``, privately."""
-        message = await report(self.store, self.rules, name, user=user, team_domain=team_domain)
+        message = await report(
+            self.store,
+            self.rules,
+            name,
+            user=user,
+            team_domain=team_domain,
+            backends=self.runner.pool.status(),
+        )
         return private(message, channel)
 
     # -- the Home tab ---------------------------------------------------------------------

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from bot.jobs import BackendStatus
 from bot.slack import blocks as ui
 from bot.slack import reports
 from bot.slack.intake.rules import Rules
@@ -11,7 +14,13 @@ REPORTS = ("list", "queue", "usage")
 
 
 async def report(
-    store: Store, rules: Rules, name: str, *, user: str, team_domain: str | None
+    store: Store,
+    rules: Rules,
+    name: str,
+    *,
+    user: str,
+    team_domain: str | None,
+    backends: Sequence[BackendStatus] = (),
 ) -> ui.Message:
     if name == "list":
         jobs = await store.recent_jobs_for_user(user, limit=10)
@@ -23,7 +32,11 @@ async def report(
         running = [job for job in unfinished if job.state != JobState.QUEUED]
         queued = [job for job in unfinished if job.state == JobState.QUEUED]
         positions = await store.queue_positions()
-        return reports.queue_message(running, queued, positions, viewer=user, admin=admin)
+        message = reports.queue_message(running, queued, positions, viewer=user, admin=admin)
+        if not backends:
+            return message
+        busy = await store.running_by_backend()
+        return reports.with_capacity(message, reports.capacity_line(backends, busy))
     now = rules.clock()
     since = reports.month_start(now)
     own = await store.seconds_used(user, since)
