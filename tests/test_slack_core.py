@@ -91,7 +91,8 @@ async def test_help_and_blank_text(tmp_path: Path) -> None:
 async def test_modal_submission_starts_the_job(tmp_path: Path) -> None:
     async with slack_rig(tmp_path) as rig:
         await rig.command("")
-        view = next(iter(rig.fake.views.values()))
+        # The listener opens the form after the ack (and prices it first): wait for it.
+        (view,) = await until(lambda: _async(list(rig.fake.views.values())), 5, "no form")
         assert view["callback_id"] == ui.VIEW_OPTIONS
         values = {
             "prompt": {"prompt_input": {"type": "plain_text_input", "value": "a red kite"}},
