@@ -241,11 +241,12 @@ async def run_one(
                     raise SystemExit(f"job {job_id} ended {row.state}: {row.error_code}")
                 record = emulator.videos[row.video_id]
                 paths = {f"{p}/videos/{row.video_id}" for p in ("/openai/v1", "/v1")}
-                seen = min(
-                    r.time
-                    for r in emulator.requests
-                    if r.method == "GET" and r.path in paths and r.time >= record.finished
-                )
+                statuses = [
+                    r.time for r in emulator.requests if r.method == "GET" and r.path in paths
+                ]
+                # The first status call at or after the completion; if the call that saw it
+                # was stamped a hair before (stamped on arrival, answered after), that one.
+                seen = min((t for t in statuses if t >= record.finished), default=max(statuses))
                 results.append(
                     JobResult(
                         generation=record.generation_seconds * scale,
