@@ -11,6 +11,7 @@ whose create failed too often.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from bot.jobs import outcomes
@@ -39,9 +40,11 @@ class Admission:
     def release(self, job_id: int) -> None:
         self._held_back.discard(job_id)
 
-    async def admit(self) -> list[Job]:
+    async def admit(self, drive: Callable[[Job], None] | None = None) -> list[Job]:
         """One pass: fail what cannot be made, move what may go to ``submitting``, tell
-        the queue its new places. Returns the jobs now submitting, for the runner to drive."""
+        the queue its new places. Returns the jobs now submitting, for the runner to drive;
+        ``drive`` (when given) is handed each one as soon as it is admitted, so its create
+        does not wait for the rest of the pass (the queue's places, the other jobs)."""
         admitted: list[Job] = []
         for job in await self.store.blocked_remixes():
             problem = await self.remix_problem(job)
@@ -60,6 +63,8 @@ class Admission:
                     continue
                 if (moved := await self._admit_one(job, free, running)) is not None:
                     admitted.append(moved)
+                    if drive is not None:
+                        drive(moved)
         await self.transitions.tell_positions()
         return admitted
 
