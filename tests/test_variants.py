@@ -50,6 +50,9 @@ async def test_two_variants_share_one_card_and_keep_deletes_the_other(tmp_path: 
         assert (a.size, a.seconds, a.prompt) == (b.size, b.seconds, b.prompt)
         assert len(rig.bot_messages()) == 1 + 2  # one card; two videos in its thread
         assert len(rig.shares("C1", a.thread_ts or "")) == 2
+        # One notification per video (each share mentions U1); the card's first post names
+        # nobody, as a single video's card does.
+        assert len(rig.fake.notifications("U1")) == 2
         await rig.settle_cards()
         card = rig.fake.messages[("C1", a.card_ts or "")]
         for raw in card.blocks or []:

@@ -105,7 +105,7 @@ class Cards:
         if job.variant_group:  # one card for the group: every variant as it is now
             group = await self.store.jobs_in_group(job.variant_group)
             places = {j.id: await self.place(j) for j in group if j.state == S.QUEUED}
-            return variant_blocks.group_card(group or [job], places)
+            return variant_blocks.group_card(group or [job], places, quiet=quiet)
         if job.state == S.QUEUED and position is None:
             position = await self.place(job)
         shown = position if job.state == S.QUEUED else None

@@ -25,13 +25,17 @@ ACTION_KEEP = "sora_keep_button"
 UNFINISHED = (JobState.QUEUED, JobState.SUBMITTING, JobState.RUNNING)
 
 
-def group_card(jobs: Sequence[Job], positions: Mapping[int, int | None]) -> Message:
-    """The card of ``jobs`` (one group, in order vA, vB, ...)."""
+def group_card(
+    jobs: Sequence[Job], positions: Mapping[int, int | None], *, quiet: bool = False
+) -> Message:
+    """The card of ``jobs`` (one group, in order vA, vB, ...). ``quiet``: its first post,
+    which names nobody (a new message mentioning the requester would notify them)."""
     first = jobs[0]
+    who = "*New request*:" if quiet else f"*<@{first.requester_id}>*"
     count = len(jobs)
     shape = "landscape" if _wide(first.size) else "portrait"
     blocks: Blocks = [
-        _mrkdwn(f":clapper: *<@{first.requester_id}>* asked for {count} variants\n"
+        _mrkdwn(f":clapper: {who} asked for {count} variants\n"
                 f"{quote(first.prompt)}"),
         _context(f"{first.size} · {shape} · {first.seconds} s each · {count} variants, "
                  f"{count * first.seconds} s in all"),
@@ -51,5 +55,6 @@ def group_card(jobs: Sequence[Job], positions: Mapping[int, int | None]) -> Mess
     if buttons:
         blocks.append({"type": "actions", "block_id": f"group-{first.id}", "elements": buttons})
     done = sum(1 for j in jobs if j.state == JobState.DELIVERED)
-    text = f"{count} videos for <@{first.requester_id}>: {done} of {count} done: "
+    whom = "" if quiet else f" for <@{first.requester_id}>"
+    text = f"{count} videos{whom}: {done} of {count} done: "
     return Message(clip(text + escape(first.prompt), 3000), blocks)
