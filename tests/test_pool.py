@@ -9,6 +9,7 @@ from pathlib import Path
 from poolrig import ADMIN_CHANNEL, admin_notices, pool_rig, told_at_least
 from rig import fast_emulator_config
 from slackrig import SlackRig, until
+from test_home import home_with
 
 from bot.emulator import EmulatorResources
 from bot.slack.blocks import MOVED_NOTE
@@ -200,3 +201,26 @@ async def test_a_remix_of_a_video_whose_backend_is_out_is_refused(tmp_path: Path
         assert sum(resources[n].create_calls for n in resources) == creates  # nothing spent
         remixes = [r for r in resources["sweden"].requests if r.path.endswith("/remix")]
         assert remixes == []
+
+
+async def test_admins_see_each_backends_health_on_their_home_tab(tmp_path: Path) -> None:
+    async with pool_rig(tmp_path, {"east": 2, "west": 1}, admin_user_ids=frozenset({"UADMIN"})) as (
+        rig,
+        resources,
+    ):
+        await rig.send("events_api", rig.fake.app_home_opened("UADMIN"))
+        await home_with(
+            rig, "UADMIN", "*east* (127.0.0.1)", "up, 0 of 2 running", "*west* (127.0.0.1)"
+        )
+        await rig.send("events_api", rig.fake.app_home_opened("U1"))
+        mine = await home_with(rig, "U1", "Your Sora videos")
+        assert "*east*" not in mine  # people see their own videos, not the backends
+
+        resources["west"].retire_deployment("sora-2")  # the probe finds it
+
+        async def out() -> bool:
+            return not any(b.up for b in rig.runtime.runner.pool.status() if b.name == "west")
+
+        await until(out, 10, "west never left the rotation")
+        await rig.send("events_api", rig.fake.app_home_opened("UADMIN"))
+        await home_with(rig, "UADMIN", "*west* (127.0.0.1): out of rotation (")

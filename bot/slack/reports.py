@@ -110,6 +110,15 @@ def capacity_line(backends: Sequence[BackendStatus], busy: Mapping[str | None, i
     return f"{head} ({', '.join(parts)})"
 
 
+def backend_line(backend: BackendStatus, busy: int) -> str:
+    """One backend as admins see it on the Home tab."""
+    where = f"*{backend.name}* ({backend.host})"
+    if not backend.up:
+        return f"{where}: out of rotation ({backend.reason or 'unhealthy'})"
+    paused = ", paused after a 429" if backend.paused else ""
+    return f"{where}: up, {busy} of {backend.max_running} running{paused}"
+
+
 def with_capacity(message: Message, line: str) -> Message:
     """The queue report with the capacity line under it."""
     return notice(f"{message.text}\n{line}")

@@ -18,7 +18,7 @@ from bot.config import Settings
 from bot.jobs import JobRunner
 from bot.sizes import DEFAULT_SECONDS
 from bot.slack import blocks as ui
-from bot.slack import spend_blocks
+from bot.slack import reports, spend_blocks
 from bot.slack.cards import Cards
 from bot.slack.channels import ChannelKinds
 from bot.slack.files import ImageFetcher
@@ -75,10 +75,16 @@ class Intake:
             cards=cards,
             runner=runner,
             remixer=self.remixer,
-            pool_health=pool_health,
+            pool_health=pool_health or self.pool_health,
         )
         if home is not None:
             home.source = self.home_page
+
+    async def pool_health(self) -> list[str]:
+        """One line per backend for admins' Home tabs: its host, up with its slots busy, or
+        out of rotation and why (the same figures as `/sora queue`'s capacity line)."""
+        busy = await self.store.running_by_backend()
+        return [reports.backend_line(b, busy.get(b.name, 0)) for b in self.runner.pool.status()]
 
     # -- rules a listener answers with before it acks -------------------------------------
 
