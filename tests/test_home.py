@@ -150,7 +150,7 @@ async def test_private_channels_and_the_admin_panel(tmp_path: Path) -> None:
         admin = await home_with(rig, "UADMIN", "Admin: the whole queue", "per person")
         assert "secret plan" not in admin  # made where the admin is not
         assert "<@U2>: 1 videos" in admin
-        assert "One backend" in admin
+        assert "*default* (127.0.0.1): up, " in admin  # a pool of one: its health line
         await open_home(rig, "U2")
         await home_with(rig, "U2", "a secret plan")  # the requester sees their own
 
