@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from bot.jobs import outcomes
 from bot.jobs.config import RunnerConfig
 from bot.jobs.control import Control
-from bot.jobs.pool import Backend, Pool
+from bot.jobs.pool import DEFAULT_BACKEND, Backend, Pool
 from bot.jobs.transitions import Transitions
 from bot.store import Job, JobKind, JobState, StaleState, Store
 
@@ -40,12 +40,10 @@ class Admission:
     def release(self, job_id: int) -> None:
         self._held_back.discard(job_id)
 
-    async def admit(self, drive: Callable[[Job], None] | None = None) -> list[Job]:
+    async def admit(self, drive: Callable[[Job], None]) -> None:
         """One pass: fail what cannot be made, move what may go to ``submitting``, tell
-        the queue its new places. Returns the jobs now submitting, for the runner to drive;
-        ``drive`` (when given) is handed each one as soon as it is admitted, so its create
-        does not wait for the rest of the pass (the queue's places, the other jobs)."""
-        admitted: list[Job] = []
+        the queue its new places. ``drive`` is handed each job as soon as it is admitted,
+        so its create does not wait for the rest of the pass (the places, the other jobs)."""
         for job in await self.store.blocked_remixes():
             problem = await self.remix_problem(job)
             if problem is not None:
@@ -62,11 +60,8 @@ class Admission:
                 if job.id in self._held_back:
                     continue
                 if (moved := await self._admit_one(job, free, running)) is not None:
-                    admitted.append(moved)
-                    if drive is not None:
-                        drive(moved)
+                    drive(moved)
         await self.transitions.tell_positions()
-        return admitted
 
     def _choose(
         self, free: dict[str, int], running: dict[str | None, int], only: str | None = None
@@ -151,7 +146,7 @@ class Admission:
     def backend_problem(self, label: str, name: str | None) -> outcomes.Outcome | None:
         """A parent's video lives at its backend: gone from the configuration, or out of
         rotation while others are in it, the remix cannot be made anywhere."""
-        shown = name or "default"
+        shown = name or DEFAULT_BACKEND
         if self.pool.get(name) is None:
             return outcomes.backend_gone(label, shown, "is no longer configured")
         if not self.pool.in_rotation(name) and self.pool.others_in_rotation(name):

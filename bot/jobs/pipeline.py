@@ -101,7 +101,7 @@ class Pipeline:
     async def leave(self, job: Job) -> Job | None:
         """Start the job again on another backend, once; a second loss fails it."""
         self._unsure.pop(job.id, None)
-        name = job.backend or "default"
+        name = job.backend or DEFAULT_BACKEND
         health = self.pool.health.get(name)
         why = (health.reason if health else "") or "it is no longer configured"
         if job.moved_from is not None:

@@ -297,7 +297,7 @@ class JobRunner:
 
     async def _admission_loop(self) -> None:
         while not self.control.stopped.is_set():
-            await self.admission.admit(drive=self._spawn)  # each driven once admitted
+            await self.admission.admit(drive=self._spawn)
             await self.control.rest(self.config.tick, self.pool.next_unpause())
 
     async def _backend_changed(self, name: str, up: bool) -> None:
