@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import socket
 import sqlite3
 import time
 from collections.abc import AsyncIterator
@@ -111,8 +112,17 @@ async def bot(tmp_path: Path, **env: str) -> AsyncIterator[Bot]:
         running._reader.cancel()
 
 
+# Ports held bound but not listening for the whole test session: a connection is refused,
+# and no other process (the bot's own emulator, say) can take the port meanwhile. A port
+# found free and let go was once taken by the bot's emulator, which then answered "Slack".
+_HELD: list[socket.socket] = []
+
+
 def closed_url() -> str:
-    return f"http://127.0.0.1:{free_port()}"
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
+    _HELD.append(sock)
+    return f"http://127.0.0.1:{sock.getsockname()[1]}"
 
 
 def assert_clean(log: str) -> None:
